@@ -1,0 +1,1 @@
+"""logfan daemon: config, supervisor, consumers, broker plumbing, emitter, CLI."""

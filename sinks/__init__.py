@@ -1,0 +1,1 @@
+"""logfan sinks: the sink contract and the built-in sinks."""

@@ -1,0 +1,88 @@
+"""Line templates (``format:``) compiled once per sink, and the control-character policy."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+
+from logfan.sinks.base import Options, Record
+
+__all__ = ["CONTROL_POLICIES", "PLACEHOLDERS", "Template", "control_filter", "template_option"]
+
+#: the placeholders a ``format`` may use, each a field of :class:`Record`.
+PLACEHOLDERS: tuple[str, ...] = ("message", "timestamp", "host", "tag", "severity", "pid", "msgid")
+
+#: what a sink does with control characters inside a line (CR, LF, ESC, NUL, ...).
+CONTROL_POLICIES: tuple[str, ...] = ("escape", "strip", "keep")
+
+_C0 = {c: f"\\x{c:02x}" for c in range(0x20)}
+_C0.update({0x09: "\t", 0x0A: "\\n", 0x0D: "\\r"})
+_C0[0x7F] = "\\x7f"
+_ESCAPE = str.maketrans({**_C0, 0x5C: "\\\\"})
+_STRIP = str.maketrans({c: None for c in [*range(0x20), 0x7F] if c != 0x09})
+
+
+def control_filter(policy: str) -> Callable[[str], str]:
+    """Return the function applying ``policy`` to one line's text.
+
+    ``escape`` writes C0 controls and DEL as ``\\n``, ``\\r``, ``\\xNN`` (and a backslash as
+    ``\\\\`` so the escaping can be undone); TAB stays. ``strip`` removes them; ``keep`` leaves them.
+    """
+    if policy == "escape":
+        return lambda text: text.translate(_ESCAPE)
+    if policy == "strip":
+        return lambda text: text.translate(_STRIP)
+    return lambda text: text
+
+
+class Template:
+    """A ``str.format``-style template restricted to :data:`PLACEHOLDERS`.
+
+    Only bare names are allowed: no attribute or index access, no conversions, so a template can
+    never reach into Python objects. Raises ``ValueError`` with the reason for a bad template.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parts: list[tuple[str, str | None, str]] = []
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise ValueError(f"cannot parse {text!r}: {exc}") from None
+        for literal, field, spec, conversion in parsed:
+            if field is None:
+                parts.append((literal, None, ""))
+                continue
+            if field not in PLACEHOLDERS:
+                raise ValueError(
+                    f"unknown placeholder {{{field}}} in {text!r}; "
+                    f"valid placeholders are: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+                )
+            if conversion is not None or (spec and "{" in spec):
+                raise ValueError(f"placeholder {{{field}}} in {text!r} takes no conversion")
+            if spec:
+                try:
+                    format("", spec)
+                except ValueError as exc:
+                    raise ValueError(f"bad format spec {spec!r} in {text!r}: {exc}") from None
+            parts.append((literal, field, spec or ""))
+        self._parts = tuple(parts)
+
+    def render(self, record: Record, clean: Callable[[str], str] = str) -> str:
+        """The line for ``record``; ``clean`` is applied to each substituted value."""
+        out: list[str] = []
+        for literal, field, spec in self._parts:
+            out.append(literal)
+            if field is not None:
+                value = clean(getattr(record, field))
+                out.append(format(value, spec) if spec else value)
+        return "".join(out)
+
+
+def template_option(options: Options, default: str) -> Template:
+    """Read and compile the sink's ``format`` option."""
+    text = options.get_str("format", default)
+    try:
+        return Template(text)
+    except ValueError as exc:
+        raise options.error("format", str(exc)) from None
