@@ -171,9 +171,7 @@ class Options:
             raise self.error(key, f"expected one of {', '.join(allowed)}; got {value!r}")
         return value
 
-    def get_int(
-        self, key: str, default: Any = _MISSING, *, minimum: int | None = None
-    ) -> Any:
+    def get_int(self, key: str, default: Any = _MISSING, *, minimum: int | None = None) -> Any:
         """An integer option, at least ``minimum`` if given."""
         value = self._take(key, default)
         if value is default and key not in self._values:
@@ -184,9 +182,7 @@ class Options:
             raise self.error(key, f"expected a number of at least {minimum}, got {value!r}")
         return value
 
-    def get_float(
-        self, key: str, default: Any = _MISSING, *, minimum: float | None = None
-    ) -> Any:
+    def get_float(self, key: str, default: Any = _MISSING, *, minimum: float | None = None) -> Any:
         """A number option (int or float), at least ``minimum`` if given."""
         value = self._take(key, default)
         if value is default and key not in self._values:

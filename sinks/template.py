@@ -18,15 +18,15 @@ CONTROL_POLICIES: tuple[str, ...] = ("escape", "strip", "keep")
 _C0 = {c: f"\\x{c:02x}" for c in range(0x20)}
 _C0.update({0x09: "\t", 0x0A: "\\n", 0x0D: "\\r"})
 _C0[0x7F] = "\\x7f"
-_ESCAPE = str.maketrans({**_C0, 0x5C: "\\\\"})
+_ESCAPE = str.maketrans(_C0)
 _STRIP = str.maketrans({c: None for c in [*range(0x20), 0x7F] if c != 0x09})
 
 
 def control_filter(policy: str) -> Callable[[str], str]:
     """Return the function applying ``policy`` to one line's text.
 
-    ``escape`` writes C0 controls and DEL as ``\\n``, ``\\r``, ``\\xNN`` (and a backslash as
-    ``\\\\`` so the escaping can be undone); TAB stays. ``strip`` removes them; ``keep`` leaves them.
+    ``escape`` writes C0 controls and DEL as ``\\n``, ``\\r``, ``\\xNN``; TAB stays (backslashes
+    are left alone: Windows paths stay readable). ``strip`` removes them; ``keep`` leaves them.
     """
     if policy == "escape":
         return lambda text: text.translate(_ESCAPE)

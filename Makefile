@@ -1,0 +1,63 @@
+# logfan: `make run` runs the daemon on the embedded broker; `make test` runs the whole suite.
+# Both set up everything they need on a fresh machine (Debian packages only when run as root).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= conf/logfan.yaml
+# Debian packages the test suite uses (installed only if missing, only as root).
+TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps
+
+.PHONY: run test venv test-venv debs rabbitmq lint typecheck pytest bench clean
+
+$(BIN)/logfan: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e . --config-settings editable_mode=strict
+	touch $@
+
+venv: $(BIN)/logfan
+
+run: venv
+	$(BIN)/logfan run -c $(CONFIG)
+
+test-venv:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=strict
+
+debs:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  fi; \
+	else echo "not root: skipping Debian packages ($(TEST_DEBS))"; fi
+
+rabbitmq:
+	@if command -v rabbitmqctl >/dev/null; then \
+	  if ! timeout 30 rabbitmqctl -q status >/dev/null 2>&1; then \
+	    echo "starting RabbitMQ"; rabbitmq-server -detached; \
+	    timeout 120 rabbitmqctl -q await_startup; \
+	  fi; \
+	else echo "RabbitMQ is not installed: the RabbitMQ tests will fail"; fi
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy -p logfan.daemon -p logfan.sinks
+	$(BIN)/mypy tests bench
+
+pytest:
+	$(BIN)/pytest
+
+test: debs test-venv rabbitmq lint typecheck pytest
+
+bench: test-venv rabbitmq
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,140 @@
+"""The ``logfan`` command: ``run``, ``emit`` and ``check``; user mistakes never show a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from logfan.daemon.config import BrokerConfig, Config, SinkConfig, config_path, load_config
+from logfan.daemon.errors import ConfigError, EmitError, LogfanError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="logfan", description="A log-fanout daemon: every line reaches every sink."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "config file (default: $LOGFAN_CONFIG, else /etc/logfan/logfan.yaml)"
+
+    run = sub.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("-c", "--config", help=config_help)
+    run.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+    check = sub.add_parser("check", help="validate a config file; exit 0 if it is valid")
+    check.add_argument("-c", "--config", help=config_help)
+
+    emit = sub.add_parser("emit", help="publish lines: the words given, or stdin line by line")
+    emit.add_argument("-c", "--config", help=config_help)
+    emit.add_argument("-u", "--url", help="broker URL (overrides the config's broker.url)")
+    emit.add_argument("-x", "--exchange", help="exchange (overrides the config's)")
+    emit.add_argument("-t", "--tag", default=None, help="tag of every line (default: user name)")
+    emit.add_argument("-p", "--severity", default="info", help="severity: info, err, 3, ...")
+    emit.add_argument(
+        "--retry-for",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to keep retrying an unconfirmed batch (default 30)",
+    )
+    emit.add_argument("message", nargs="*", help="the line to send (default: read stdin)")
+    return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    names = ", ".join(f"{s.name} ({s.type})" for s in config.sinks)
+    print(f"{config.path}: OK: {len(config.sinks)} sink(s): {names}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from logfan.daemon import logs  # noqa: PLC0415 - emit and check stay light
+    from logfan.daemon.supervisor import Supervisor  # noqa: PLC0415
+
+    json_output = {"auto": None, "json": True, "console": False}[args.log_format]
+    logs.configure(json_output=json_output, level=args.log_level)
+    return Supervisor(load_config(config_path(args.config))).run()
+
+
+def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfig]]:
+    path = config_path(args.config)
+    config: Config | None = None
+    if args.config or os.environ.get("LOGFAN_CONFIG") or os.path.exists(path) or not args.url:
+        config = load_config(path)
+    broker = config.broker if config else BrokerConfig()
+    sinks = list(config.sinks) if config else []
+    overrides = {}
+    if args.url:
+        overrides["url"] = args.url
+    if args.exchange:
+        overrides["exchange"] = args.exchange
+    if overrides:
+        from dataclasses import replace  # noqa: PLC0415
+
+        from logfan.daemon.brokerurl import BrokerURLError, parse_broker_url  # noqa: PLC0415
+
+        try:
+            parse_broker_url(overrides.get("url", broker.url))
+        except BrokerURLError as exc:
+            raise LogfanError(f"--url: {exc}") from None
+        broker = replace(broker, **overrides)
+    return broker, sinks
+
+
+def _emit(args: argparse.Namespace) -> int:
+    from logfan.daemon.emitter import Emitter, read_batches  # noqa: PLC0415
+    from logfan.sinks.base import normalize_severity  # noqa: PLC0415
+
+    severity = normalize_severity(args.severity)
+    if severity is None:
+        raise LogfanError(
+            f"-p: unknown severity {args.severity!r}; use emerg, alert, crit, err, warning, "
+            "notice, info, debug or 0-7"
+        )
+    if args.retry_for < 0:
+        raise LogfanError(f"--retry-for: expected a number of seconds >= 0, got {args.retry_for}")
+    broker, sinks = _emit_config(args)
+    tag = args.tag or os.environ.get("USER") or "logfan"
+    emitter = Emitter(broker, sinks, tag=tag, severity=severity, retry_for=args.retry_for)
+    read = 0
+    try:
+        if args.message:
+            from logfan.daemon.envelope import now_timestamp  # noqa: PLC0415
+
+            read = 1
+            emitter.send([(now_timestamp(), " ".join(args.message))])
+        else:
+            for batch in read_batches(sys.stdin.fileno()):
+                read += len(batch)
+                emitter.send(batch)
+    except EmitError as exc:
+        lost = read - emitter.confirmed
+        raise LogfanError(f"{lost} line(s) not confirmed: {exc}") from None
+    finally:
+        emitter.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``logfan`` console script."""
+    args = _parser().parse_args(argv)
+    handler = {"run": _run, "check": _check, "emit": _emit}[args.command]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"logfan {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except LogfanError as exc:
+        print(f"logfan {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The config file: found, parsed, validated into typed objects, every error with file:line: key."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from logfan.daemon.brokerurl import BrokerURLError, parse_broker_url
+from logfan.daemon.registry import load_sink_class
+from logfan.daemon.yamlsource import Document, load_yaml
+from logfan.sinks.base import Options, Sink, SinkConfigError
+
+DEFAULT_PATH = "/etc/logfan/logfan.yaml"
+DEFAULT_URL = "filesystem:///var/lib/logfan/spool"
+SINK_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,100}\Z")
+EXCHANGE_NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,200}\Z")
+TOP_KEYS = ("broker", "sinks")
+BROKER_KEYS = ("url", "exchange", "exchange_durable", "heartbeat", "prefetch", "connect_timeout")
+
+
+@dataclasses.dataclass(frozen=True)
+class BrokerConfig:
+    """Where the exchange lives and how consumers talk to it."""
+
+    url: str = DEFAULT_URL
+    exchange: str = "logs"
+    exchange_durable: bool = False
+    heartbeat: int = 30
+    prefetch: int = 1000
+    connect_timeout: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SinkConfig:
+    """One named sink: its type, its raw options (checked by the sink class) and its line."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any]
+    line: int | None = None
+
+    @property
+    def queue(self) -> str:
+        """The sink's durable queue."""
+        return f"logfan.{self.name}"
+
+    @property
+    def dead_queue(self) -> str:
+        """The sink's dead-letter queue."""
+        return f"logfan.{self.name}.dead"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A whole, valid config."""
+
+    path: str
+    broker: BrokerConfig
+    sinks: tuple[SinkConfig, ...]
+
+
+def config_path(cli_path: str | None) -> str:
+    """``-c FILE``, else ``$LOGFAN_CONFIG``, else the system default."""
+    return cli_path or os.environ.get("LOGFAN_CONFIG") or DEFAULT_PATH
+
+
+def _unknown_keys(
+    doc: Document, key: tuple[str, ...], values: Mapping[str, Any], valid: tuple[str, ...]
+) -> None:
+    for k in values:
+        if k not in valid:
+            raise doc.error((*key, k), f"unknown key; valid keys are: {', '.join(valid)}")
+
+
+def _number(doc: Document, raw: Mapping[str, Any], key: str, default: float, minimum: float) -> Any:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise doc.error(
+            ("broker", key), f"expected a number of at least {minimum:g}, got {value!r}"
+        )
+    return value
+
+
+def _broker(doc: Document, raw: Any) -> BrokerConfig:
+    if raw is None:
+        return BrokerConfig()
+    if not isinstance(raw, dict):
+        raise doc.error(("broker",), f"expected a mapping with keys {', '.join(BROKER_KEYS)}")
+    _unknown_keys(doc, ("broker",), raw, BROKER_KEYS)
+    url = raw.get("url", DEFAULT_URL)
+    if not isinstance(url, str):
+        raise doc.error(("broker", "url"), f"expected a URL string, got {url!r}")
+    try:
+        parse_broker_url(url)
+    except BrokerURLError as exc:
+        raise doc.error(("broker", "url"), str(exc)) from None
+    exchange = raw.get("exchange", "logs")
+    if not isinstance(exchange, str) or not EXCHANGE_NAME.match(exchange):
+        raise doc.error(
+            ("broker", "exchange"),
+            f"expected a name of letters, digits, '.', '_' or '-', got {exchange!r}",
+        )
+    durable = raw.get("exchange_durable", False)
+    if not isinstance(durable, bool):
+        raise doc.error(("broker", "exchange_durable"), f"expected true or false, got {durable!r}")
+    heartbeat = int(_number(doc, raw, "heartbeat", 30, 0))
+    if 0 < heartbeat < 10:
+        raise doc.error(
+            ("broker", "heartbeat"),
+            f"expected 0 (off) or at least 10 seconds, got {heartbeat}: shorter ones drop "
+            "healthy connections",
+        )
+    return BrokerConfig(
+        url=url,
+        exchange=exchange,
+        exchange_durable=durable,
+        heartbeat=heartbeat,
+        prefetch=int(_number(doc, raw, "prefetch", 1000, 1)),
+        connect_timeout=float(_number(doc, raw, "connect_timeout", 5.0, 0.1)),
+    )
+
+
+def _sink(doc: Document, name: str, raw: Any) -> SinkConfig:
+    key = ("sinks", name)
+    if not SINK_NAME.match(name):
+        raise doc.error(key, "a sink name is 1-100 letters, digits, '_' or '-' (it names a queue)")
+    if not isinstance(raw, dict):
+        raise doc.error(key, f"expected a mapping with at least 'type', got {raw!r}")
+    type_name = raw.get("type")
+    if not isinstance(type_name, str):
+        raise doc.error((*key, "type"), "every sink needs a 'type' (a sink type name)")
+    sink_config = SinkConfig(name, type_name, raw, doc.line(key))
+    try:
+        build_sink(sink_config)
+    except LookupError as exc:
+        raise doc.error((*key, "type"), str(exc)) from None
+    except SinkConfigError as exc:
+        raise doc.error((*key, *((exc.key,) if exc.key else ())), exc.reason) from None
+    return sink_config
+
+
+def build_sink(sink_config: SinkConfig) -> Sink:
+    """A new, unopened sink for ``sink_config``; raises LookupError or SinkConfigError."""
+    cls = load_sink_class(sink_config.type)
+    sink: Sink = cls(sink_config.name, Options(sink_config.name, sink_config.options))
+    return sink
+
+
+def load_config(path: str) -> Config:
+    """Read and validate ``path``, building each sink once so its options are checked too."""
+    doc = load_yaml(path)
+    root = doc.value
+    if not isinstance(root, dict):
+        raise doc.error((), "expected a mapping with the keys 'broker' and 'sinks'")
+    _unknown_keys(doc, (), root, TOP_KEYS)
+    broker = _broker(doc, root.get("broker"))
+    sinks_raw = root.get("sinks")
+    if not isinstance(sinks_raw, dict) or not sinks_raw:
+        raise doc.error(("sinks",), "expected a mapping of at least one named sink")
+    sinks = tuple(_sink(doc, str(name), raw) for name, raw in sinks_raw.items())
+    return Config(path=path, broker=broker, sinks=sinks)

@@ -1,0 +1,113 @@
+"""The wire format: logfan's JSON envelope (many lines per message) and plain text from anyone.
+
+Envelope, content type ``application/vnd.logfan.v1+json``, UTF-8 JSON::
+
+    {"v": 1, "id": "5f0c...", "host": "web1", "tag": "build", "pid": 4242, "severity": "info",
+     "lines": [["2026-11-27T06:12:59.123Z", "first line"],
+               ["2026-11-27T06:12:59.124Z", "second line", "err"]]}
+
+Each entry of ``lines`` is ``[timestamp, message]`` or ``[timestamp, message, severity]``.
+The n-th line's message id is ``<id>-<n>``. Any other body (any content type) is taken as
+UTF-8 text, invalid bytes replaced with U+FFFD, one record per line; its metadata comes from
+the AMQP properties where present (``timestamp``, ``app_id`` as tag, ``message_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from logfan.sinks.base import Record, normalize_severity
+
+CONTENT_TYPE = "application/vnd.logfan.v1+json"
+
+
+def now_timestamp(at: float | None = None) -> str:
+    """RFC 3339 UTC with milliseconds: ``2026-11-27T06:12:59.123Z``."""
+    moment = datetime.fromtimestamp(time.time() if at is None else at, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def encode(
+    lines: Iterable[Sequence[str]],
+    *,
+    msg_id: str,
+    host: str,
+    tag: str,
+    pid: int,
+    severity: str,
+) -> bytes:
+    """One envelope for ``lines``: ``(timestamp, message[, severity])`` each."""
+    doc = {
+        "v": 1,
+        "id": msg_id,
+        "host": host,
+        "tag": tag,
+        "pid": pid,
+        "severity": severity,
+        "lines": [list(pair) for pair in lines],
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogateescape"
+    )
+
+
+def _text(value: Any, default: str = "-") -> str:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return default
+
+
+def _decode_envelope(body: bytes) -> list[Record] | None:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("lines"), list):
+        return None
+    base_id = _text(doc.get("id"))
+    host, tag, pid = _text(doc.get("host")), _text(doc.get("tag")), _text(doc.get("pid"))
+    severity = normalize_severity(_text(doc.get("severity"), "info")) or "info"
+    records = []
+    for n, entry in enumerate(doc["lines"]):
+        if not isinstance(entry, list) or len(entry) < 2 or not isinstance(entry[1], str):
+            return None
+        line_severity = normalize_severity(_text(entry[2])) if len(entry) > 2 else None
+        records.append(
+            Record(
+                message=entry[1],
+                timestamp=_text(entry[0], now_timestamp()),
+                host=host,
+                tag=tag,
+                severity=line_severity or severity,
+                pid=pid,
+                msgid=f"{base_id}-{n}" if base_id != "-" else "-",
+            )
+        )
+    return records
+
+
+def decode(body: bytes, content_type: str | None, properties: Mapping[str, Any]) -> list[Record]:
+    """The records a message carries; never raises: what is not an envelope is text."""
+    if content_type == CONTENT_TYPE:
+        records = _decode_envelope(body)
+        if records is not None:
+            return records
+    text = body.decode("utf-8", "replace")
+    if text.endswith("\n"):
+        text = text[:-1]
+    stamp = properties.get("timestamp")
+    if isinstance(stamp, datetime):
+        stamp = stamp.timestamp()
+    timestamp = now_timestamp(stamp if isinstance(stamp, int | float) else None)
+    tag = _text(properties.get("app_id"))
+    msgid = _text(properties.get("message_id"))
+    return [
+        Record(message=line.removesuffix("\r"), timestamp=timestamp, tag=tag, msgid=msgid)
+        for line in text.split("\n")
+    ]

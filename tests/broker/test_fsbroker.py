@@ -1,0 +1,489 @@
+"""Tests for logfan.daemon.fsbroker: the embedded filesystem broker, with real files and processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.exceptions import ChannelError
+
+from logfan.daemon.fsbroker import Transport
+
+LOGS = Exchange("logs", type="fanout", durable=True)
+CONTENT_TYPE = "application/vnd.logfan.v1+json"
+
+#: prelude of every child process: connect to the broker rooted at argv[1]
+PRELUDE = """
+import json, sys, time
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+from logfan.daemon.fsbroker import Transport
+conn = Connection(transport=Transport, transport_options={"root": sys.argv[1]})
+ex = Exchange("logs", type="fanout", durable=True)
+"""
+
+#: publish argv[3] messages (forever if 0) of argv[4] padding bytes, as worker argv[2]
+PUBLISHER = (
+    PRELUDE
+    + """
+producer = Producer(conn.channel())
+worker, count, size = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+i = 0
+while count == 0 or i < count:
+    body = json.dumps({"w": worker, "i": i, "pad": "x" * size}).encode()
+    producer.publish(body, exchange=ex, routing_key="", content_type="x/y",
+                     content_encoding="binary", delivery_mode=2, declare=[ex])
+    print(i, flush=True)
+    i += 1
+"""
+)
+
+#: take argv[3] messages from queue argv[2] without acking them, say so, then wait to be killed
+HOLDER = (
+    PRELUDE
+    + """
+held = []
+consumer = Consumer(conn.channel(), queues=[Queue(sys.argv[2], exchange=ex)],
+                    on_message=held.append, prefetch_count=int(sys.argv[3]))
+consumer.consume()
+while len(held) < int(sys.argv[3]):
+    conn.drain_events(timeout=10)
+print("held", flush=True)
+time.sleep(600)
+"""
+)
+
+
+def connect(root: Path, **options: Any) -> Connection:
+    return Connection(transport=Transport, transport_options={"root": str(root), **options})
+
+
+def declare(conn: Connection, *names: str) -> list[Queue]:
+    queues = [Queue(name, exchange=LOGS, durable=True) for name in names]
+    channel = conn.channel()
+    for queue in queues:
+        queue(channel).declare()
+    return queues
+
+
+def publish(conn: Connection, body: bytes, **kwargs: Any) -> None:
+    kwargs.setdefault("exchange", LOGS)
+    Producer(conn.channel()).publish(
+        body,
+        routing_key=kwargs.pop("routing_key", ""),
+        content_type=CONTENT_TYPE,
+        content_encoding="binary",
+        delivery_mode=2,
+        declare=[LOGS],
+        **kwargs,
+    )
+
+
+def drain(conn: Connection, queues: list[Queue], count: int, ack: bool = True) -> list[Any]:
+    """Consume until ``count`` messages arrived (fails rather than hangs if they never do)."""
+    got: list[Any] = []
+
+    def on_message(message: Any) -> None:
+        got.append(message)
+        if ack:
+            message.ack()
+
+    with Consumer(conn.channel(), queues=queues, on_message=on_message, prefetch_count=count):
+        deadline = time.monotonic() + 60
+        while len(got) < count and time.monotonic() < deadline:
+            try:
+                conn.drain_events(timeout=0.5)
+            except TimeoutError:
+                pass
+    return got
+
+
+def files(folder: Path, suffix: str = "") -> list[Path]:
+    return sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file())
+
+
+def child(script: str, *args: object) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-c", script, *map(str, args)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "broker"
+
+
+@pytest.fixture
+def conn(root: Path) -> Iterator[Connection]:
+    with connect(root, polling_interval=0.01) as connection:
+        yield connection
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+class TestPublish:
+    def test_writes_tmp_then_renames(self, conn: Connection, root: Path, monkeypatch: Any) -> None:
+        """A publish writes <stem>.tmp and renames it to <stem>.msg in the queue's folder."""
+        declare(conn, "logfan.file1")
+        renames: list[tuple[str, str]] = []
+        real_rename = os.rename
+
+        def spy(src: Any, dst: Any) -> None:
+            renames.append((str(src), str(dst)))
+            real_rename(src, dst)
+
+        monkeypatch.setattr(os, "rename", spy)
+        publish(conn, b"{}")
+        folder = str(root / "queues" / "logfan.file1")
+        assert [(Path(s).parent, Path(d).parent) for s, d in renames] == [(Path(folder),) * 2]
+        src, dst = renames[0]
+        assert src.endswith(".tmp")
+        assert dst.endswith(".msg")
+        assert [p.name for p in files(root / "queues")] == [Path(dst).name]
+
+    def test_get_ignores_half_written_tmp(self, conn: Connection, root: Path) -> None:
+        """A .tmp left by a publisher that died mid-write is never delivered, even if oldest."""
+        (q,) = declare(conn, "logfan.file1")
+        torn = root / "queues" / "logfan.file1" / "00000000000000000001-00000001-000000000000.tmp"
+        torn.write_bytes(b'{"body": "tr')
+        publish(conn, b"whole")
+        channel = conn.channel()
+        message = channel.basic_get("logfan.file1")
+        assert message.body == b"whole"
+        assert channel.basic_get("logfan.file1") is None
+        assert torn.exists()
+
+    def test_stale_tmp_removed_at_start(self, conn: Connection, root: Path) -> None:
+        """Starting a transport deletes .tmp files older than a minute and keeps recent ones."""
+        declare(conn, "logfan.file1")
+        folder = root / "queues" / "logfan.file1"
+        stale, fresh = folder / "1.tmp", folder / "2.tmp"
+        stale.write_bytes(b"x")
+        fresh.write_bytes(b"x")
+        os.utime(stale, (time.time() - 120, time.time() - 120))
+        with connect(root) as other:
+            other.channel()
+        assert not stale.exists()
+        assert fresh.exists()
+
+    def test_message_round_trips(self, conn: Connection) -> None:
+        """Body bytes, headers, content type and encoding, delivery info arrive as published."""
+        (q,) = declare(conn, "logfan.file1")
+        body = bytes(range(256)) + b'{"not": "utf-8"}'
+        publish(conn, body, headers={"x-sink": "file1", "n": 3})
+        (message,) = drain(conn, [q], 1)
+        assert message.body == body
+        assert message.headers == {"x-sink": "file1", "n": 3}
+        assert message.content_type == CONTENT_TYPE
+        assert message.content_encoding == "binary"
+        assert message.delivery_info["exchange"] == "logs"
+        assert message.properties["delivery_mode"] == 2
+        assert not message.redelivered
+
+    def test_default_exchange_routes_to_dotted_queue(self, conn: Connection) -> None:
+        """Publishing to '' with a queue name reaches that queue only, dots in names or not."""
+        declare(conn, "logfan.file1")
+        conn.channel().queue_declare("logfan.file1.dead", durable=True)  # declared, not bound
+        publish(conn, b"dead", exchange="", routing_key="logfan.file1.dead")
+        publish(conn, b"live", exchange="", routing_key="logfan.file1")
+        publish(conn, b"fanout")
+        channel = conn.channel()
+        assert channel.basic_get("logfan.file1.dead", no_ack=True).body == b"dead"
+        assert channel.basic_get("logfan.file1", no_ack=True).body == b"live"
+        assert channel.basic_get("logfan.file1", no_ack=True).body == b"fanout"
+        assert channel.basic_get("logfan.file1.dead") is None
+        assert channel.basic_get("logfan.file1") is None
+
+    @pytest.mark.parametrize("enabled", [True, False])
+    def test_fsync_option(self, root: Path, monkeypatch: Any, enabled: bool) -> None:
+        """With fsync=True a publish syncs the message file and its folder; by default neither."""
+        synced: list[str] = []
+        real_fsync = os.fsync
+
+        def spy(fd: int) -> None:
+            synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+            real_fsync(fd)
+
+        with connect(root, fsync=enabled) as connection:
+            declare(connection, "logfan.file1")
+            monkeypatch.setattr(os, "fsync", spy)
+            publish(connection, b"{}")
+        assert synced == (["file", "dir"] if enabled else [])
+
+
+class TestGet:
+    def test_one_consumer_gets_fifo(self, conn: Connection) -> None:
+        """A single consumer receives one publisher's messages in publish order."""
+        (q,) = declare(conn, "logfan.file1")
+        for i in range(300):
+            publish(conn, str(i).encode())
+        assert [int(m.body) for m in drain(conn, [q], 300)] == list(range(300))
+
+    def test_lists_own_folder_once(self, conn: Connection, root: Path, monkeypatch: Any) -> None:
+        """Gets list only their queue's folder, and once per backlog, not once per get."""
+        declare(conn, "logfan.file1", "logfan.file2")
+        for i in range(200):
+            publish(conn, str(i).encode())
+        listed: list[Path] = []
+        real_listdir = os.listdir
+
+        def spy(path: Any = ".") -> list[str]:
+            listed.append(Path(path))
+            return real_listdir(path)
+
+        monkeypatch.setattr(os, "listdir", spy)
+        channel = conn.channel()
+        bodies = [channel.basic_get("logfan.file1", no_ack=True).body for _ in range(200)]
+        assert bodies == [str(i).encode() for i in range(200)]
+        assert listed == [root / "queues" / "logfan.file1"]
+
+    def test_skips_messages_another_consumer_took(self, conn: Connection, root: Path) -> None:
+        """A name that vanished since the listing (claimed elsewhere) is skipped, not an error."""
+        declare(conn, "logfan.file1")
+        for i in range(20):
+            publish(conn, str(i).encode())
+        mine = conn.channel()
+        got = [mine.basic_get("logfan.file1")]  # lists all 20 names
+        with connect(root) as other:
+            theirs = other.channel()
+            got += [theirs.basic_get("logfan.file1") for _ in range(10)]
+            while (message := mine.basic_get("logfan.file1")) is not None:
+                got.append(message)
+            assert sorted(int(m.body) for m in got) == list(range(20))
+
+    def test_per_get_cost_on_deep_backlog(self, root: Path) -> None:
+        """Prints seconds per get at 1,000 and 100,000 queued messages (a figure, not a check)."""
+        figures = []
+        for depth in (1_000, 100_000):
+            with connect(root / str(depth)) as connection:
+                declare(connection, "logfan.file1", "logfan.other")
+                channel = connection.channel()
+                payload = channel.prepare_message(b"x" * 200, content_type=CONTENT_TYPE)
+                channel._inplace_augment_message(payload, "", "logfan.file1")
+                for _ in range(depth):
+                    channel._put("logfan.file1", payload)
+                first = time.perf_counter()
+                channel.basic_get("logfan.file1").ack()
+                start = time.perf_counter()
+                for _ in range(500):
+                    channel.basic_get("logfan.file1").ack()
+                end = time.perf_counter()
+                figures.append((depth, start - first, (end - start) / 500))
+        for depth, listing, per_get in figures:
+            print(
+                f"\nbacklog {depth:>7,}: first get (lists the folder) {listing * 1e3:.1f} ms, "
+                f"then {per_get * 1e6:.0f} us per get+ack"
+            )
+
+
+class TestSettle:
+    def test_ack_deletes_claimed_file(self, conn: Connection, root: Path) -> None:
+        """A get moves the file into this owner's in-flight folder; ack deletes it."""
+        declare(conn, "logfan.file1")
+        publish(conn, b"{}")
+        message = conn.channel().basic_get("logfan.file1")
+        (claimed,) = files(root / "inflight", ".msg")
+        assert claimed.parent.name == "logfan.file1"
+        assert not files(root / "queues")
+        message.ack()
+        assert not files(root / "inflight", ".msg")
+        assert not files(root / "queues")
+
+    @pytest.mark.parametrize("give_back", [lambda m: m.requeue(), lambda m: m.reject(requeue=True)])
+    def test_requeue_moves_back_without_copy(
+        self, conn: Connection, root: Path, give_back: Callable[[Any], None]
+    ) -> None:
+        """requeue / reject(requeue=True) put the one file back; it comes again, redelivered."""
+        declare(conn, "logfan.file1")
+        publish(conn, b"first")
+        publish(conn, b"second")
+        channel = conn.channel()
+        give_back(channel.basic_get("logfan.file1"))
+        assert len(files(root / "queues", ".msg")) == 2
+        assert not files(root / "inflight", ".msg")
+        again = channel.basic_get("logfan.file1")
+        assert (again.body, again.redelivered, again.delivery_info["redelivered"]) == (
+            b"first",
+            True,
+            True,
+        )
+        assert not channel.basic_get("logfan.file1").redelivered
+
+    def test_reject_without_requeue_drops(self, conn: Connection, root: Path) -> None:
+        """reject() without requeue deletes the claimed message."""
+        declare(conn, "logfan.file1")
+        publish(conn, b"{}")
+        conn.channel().basic_get("logfan.file1").reject()
+        assert not files(root, ".msg")
+
+    def test_close_restores_unacked_in_order(self, root: Path) -> None:
+        """Closing a channel returns unacked messages once each, in order, marked redelivered."""
+        with connect(root) as connection:
+            (q,) = declare(connection, "logfan.file1")
+            for i in range(5):
+                publish(connection, str(i).encode())
+            channel = connection.channel()
+            Consumer(channel, queues=[q], on_message=lambda m: None, prefetch_count=3).consume()
+            connection.drain_events(timeout=1)
+            connection.drain_events(timeout=1)
+            assert len(files(root / "inflight", ".msg")) == 2
+            channel.close()
+            assert len(files(root / "queues", ".msg")) == 5
+            assert not files(root / "inflight", ".msg")
+            got = drain(connection, [q], 5)
+        assert [m.body for m in got] == [str(i).encode() for i in range(5)]
+        assert [m.redelivered for m in got] == [True, True, False, False, False]
+
+
+class TestRecovery:
+    def test_killed_consumer_claims_come_back(
+        self, conn: Connection, root: Path, children: list[subprocess.Popen[str]]
+    ) -> None:
+        """After kill -9 of a consumer holding claims, a new transport gets them all back."""
+        (q,) = declare(conn, "logfan.file1")
+        for i in range(10):
+            publish(conn, str(i).encode())
+        holder = child(HOLDER, root, "logfan.file1", 6)
+        children.append(holder)
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        assert len(files(root / "inflight", ".msg")) == 6
+        with connect(root, polling_interval=0.01) as fresh:
+            got = drain(fresh, [q], 10)
+        assert sorted(int(m.body) for m in got) == list(range(10))
+        assert sum(m.redelivered for m in got) == 6
+        assert not [p for p in (root / "inflight").iterdir() if p.name.startswith(f"{holder.pid}-")]
+
+    def test_live_consumer_claims_untouched(
+        self, conn: Connection, root: Path, children: list[subprocess.Popen[str]]
+    ) -> None:
+        """A starting transport leaves a live owner's claims alone; they return once it dies."""
+        (q,) = declare(conn, "logfan.file1")
+        for i in range(10):
+            publish(conn, str(i).encode())
+        holder = child(HOLDER, root, "logfan.file1", 4)
+        children.append(holder)
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with connect(root, polling_interval=0.01) as second:
+            rest = drain(second, [q], 6)
+            assert second.channel().basic_get("logfan.file1") is None
+        assert len(files(root / "inflight", ".msg")) == 4
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        with connect(root, polling_interval=0.01) as third:
+            returned = drain(third, [q], 4)
+        assert sorted(int(m.body) for m in rest + returned) == list(range(10))
+
+    def test_killed_publisher_leaves_nothing_corrupt(
+        self, conn: Connection, children: list[subprocess.Popen[str]]
+    ) -> None:
+        """kill -9 of a publisher mid-stream: every delivered message is whole."""
+        (q,) = declare(conn, "logfan.file1")
+        publisher = child(PUBLISHER, conn.transport.root, 0, 0, 1 << 20)
+        children.append(publisher)
+        assert publisher.stdout is not None
+        for _ in range(20):
+            last = int(publisher.stdout.readline())
+        os.kill(publisher.pid, signal.SIGKILL)
+        publisher.wait()
+        depth = conn.channel().queue_declare("logfan.file1", passive=True).message_count
+        assert depth > last
+        bodies = [json.loads(m.body) for m in drain(conn, [q], depth)]
+        assert [b["i"] for b in bodies] == list(range(depth))
+        assert {len(b["pad"]) for b in bodies} == {1 << 20}
+
+
+class TestConcurrency:
+    def test_many_publishers_two_queues(
+        self, conn: Connection, children: list[subprocess.Popen[str]]
+    ) -> None:
+        """8 publisher processes x 2,000 into a fanout: each queue gets each message once, whole."""
+        queues = declare(conn, "logfan.file1", "logfan.file2")
+        workers, per_worker = 8, 2_000
+        for worker in range(workers):
+            children.append(child(PUBLISHER, conn.transport.root, worker, per_worker, 50))
+        seen: dict[str, list[tuple[int, int]]] = {q.name: [] for q in queues}
+
+        def collect(name: str) -> Callable[[Any], None]:
+            def on_message(message: Any) -> None:
+                record = json.loads(message.body)
+                seen[name].append((record["w"], record["i"]))
+                message.ack()
+
+            return on_message
+
+        channel = conn.channel()
+        for q in queues:
+            Consumer(channel, queues=[q], on_message=collect(q.name), prefetch_count=50).consume()
+        total = 2 * workers * per_worker
+        deadline = time.monotonic() + 120
+        while sum(map(len, seen.values())) < total and time.monotonic() < deadline:
+            try:
+                conn.drain_events(timeout=0.5)
+            except TimeoutError:
+                pass
+        expected = sorted((w, i) for w in range(workers) for i in range(per_worker))
+        assert [p.wait() for p in children] == [0] * workers
+        for name, records in seen.items():
+            assert sorted(records) == expected, name
+
+
+class TestTransport:
+    def test_polling_interval(self, root: Path) -> None:
+        """The polling interval defaults to 0.05 s and follows transport_options."""
+        assert connect(root).transport.polling_interval == 0.05
+        assert connect(root, polling_interval=0.2).transport.polling_interval == 0.2
+
+    def test_root_is_required(self) -> None:
+        """A transport without a root says which option is missing."""
+        with pytest.raises(ValueError, match="'root'"):
+            _ = Connection(transport=Transport).transport
+
+    def test_roots_are_isolated(self, tmp_path: Path) -> None:
+        """Two transports in one process with different roots share no bindings or messages."""
+        with connect(tmp_path / "a") as a, connect(tmp_path / "b") as b:
+            (qa,) = declare(a, "logfan.file1")
+            (qb,) = declare(b, "logfan.file1")
+            publish(b, b"for b")
+            assert a.channel().basic_get("logfan.file1") is None
+            assert b.channel().basic_get("logfan.file1", no_ack=True).body == b"for b"
+            publish(a, b"for a")
+            assert b.channel().basic_get("logfan.file1") is None
+            assert a.channel().basic_get("logfan.file1", no_ack=True).body == b"for a"
+
+    def test_depth_passive_declare_and_purge(self, conn: Connection) -> None:
+        """Passive declare reports depth or refuses a missing queue; purge empties a queue."""
+        declare(conn, "logfan.file1")
+        for _ in range(3):
+            publish(conn, b"{}")
+        channel = conn.channel()
+        assert channel.queue_declare(queue="logfan.file1", passive=True).message_count == 3
+        with pytest.raises(ChannelError, match="NOT_FOUND"):
+            channel.queue_declare(queue="logfan.nothing", passive=True)
+        assert channel.queue_purge("logfan.file1") == 3
+        assert channel.queue_declare(queue="logfan.file1", passive=True).message_count == 0
+
+    def test_bad_queue_name_refused(self, conn: Connection) -> None:
+        """A queue name that would escape the queues folder is refused."""
+        with pytest.raises(ChannelError, match="invalid queue name"):
+            conn.channel().queue_declare(queue="../escape")

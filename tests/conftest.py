@@ -1,0 +1,48 @@
+"""Shared fixtures: real RabbitMQ, real daemons as subprocesses, real sockets; no mocks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from logfan_testkit import RABBITMQ_URL, Daemon, UdpListener, rabbitmq_up
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    """Daemons a test starts; any still running at the end are killed."""
+    started: list[Daemon] = []
+    yield started
+    for d in started:
+        if d.proc is not None and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(10)
+
+
+@pytest.fixture
+def rabbitmq() -> Iterator[dict[str, Any]]:
+    """The shared RabbitMQ (must be running: `make test` starts it); queues made are deleted."""
+    if not rabbitmq_up():
+        pytest.fail("RabbitMQ is not running on 127.0.0.1:5672 (run `make test`, which starts it)")
+    made: dict[str, Any] = {"url": RABBITMQ_URL, "queues": [], "exchanges": []}
+    yield made
+    from kombu import Connection
+
+    with Connection(RABBITMQ_URL) as conn:
+        # Cleanup of queues and exchanges a failed test may never have made: errors are moot.
+        for name in made["queues"]:
+            with contextlib.suppress(Exception):
+                conn.channel().queue_delete(name)
+        for name in made["exchanges"]:
+            with contextlib.suppress(Exception):
+                conn.channel().exchange_delete(name)
+
+
+@pytest.fixture
+def udp_listener() -> Iterator[UdpListener]:
+    """A UDP syslog receiver for the test."""
+    listener = UdpListener()
+    yield listener
+    listener.close()

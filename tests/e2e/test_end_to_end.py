@@ -1,0 +1,230 @@
+"""End to end: emitter, real broker, daemon, every sink; on RabbitMQ and the embedded broker."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange
+from kombu.messaging import Producer
+from logfan_testkit import (
+    Daemon,
+    UdpListener,
+    read_lines,
+    run_logfan,
+    suffix,
+    wait_for,
+    write_config,
+)
+
+RFC5424_MSG = re.compile(rb"\A<\d+>1 \S+ \S+ \S+ \S+ \S+ (?:-|\[.*?\]) (.*)\Z", re.DOTALL)
+
+
+class Setup:
+    """One test's broker, exchange, sink names and config."""
+
+    def __init__(self, url: str, tmp_path: Path, rabbitmq: dict[str, Any] | None) -> None:
+        self.url = url
+        self.tmp = tmp_path
+        self.id = suffix()
+        self.exchange = f"lftest-{self.id}"
+        self.rabbitmq = rabbitmq
+        if rabbitmq is not None:
+            rabbitmq["exchanges"].append(self.exchange)
+
+    def sink(self, name: str) -> str:
+        full = f"{name}-{self.id}"
+        if self.rabbitmq is not None:
+            self.rabbitmq["queues"] += [f"logfan.{full}", f"logfan.{full}.dead"]
+        return full
+
+    def config(self, sinks: dict[str, dict[str, Any]], name: str = "logfan.yaml") -> Path:
+        return write_config(self.tmp / name, self.url, self.exchange, sinks)
+
+    def publish_raw(self, body: bytes, **props: Any) -> None:
+        """Publish like any third-party AMQP client would."""
+        from logfan.daemon.broker import connect
+        from logfan.daemon.config import BrokerConfig
+
+        broker = BrokerConfig(url=self.url, exchange=self.exchange)
+        with connect(broker) as conn:
+            producer = Producer(conn.channel())
+            producer.publish(
+                body,
+                exchange=Exchange(self.exchange, type="fanout", durable=False),
+                routing_key="",
+                **props,
+            )
+
+
+@pytest.fixture(params=["rabbitmq", "embedded"])
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
+    """The same test on both brokers."""
+    if request.param == "rabbitmq":
+        rabbitmq = request.getfixturevalue("rabbitmq")
+        yield Setup(rabbitmq["url"], tmp_path, rabbitmq)
+    else:
+        yield Setup(f"filesystem://{tmp_path}/spool", tmp_path, None)
+
+
+def syslog_messages(listener: UdpListener) -> list[str]:
+    out = []
+    for datagram in list(listener.datagrams):
+        match = RFC5424_MSG.match(datagram)
+        assert match, f"not an RFC 5424 frame: {datagram!r}"
+        out.append(match.group(1).decode("utf-8"))
+    return out
+
+
+class TestEveryLineEverySink:
+    """The core promise: every sink gets every line, in order."""
+
+    def test_stdin_and_argument_lines_reach_every_sink_in_order(
+        self, setup: Setup, daemons: list[Daemon], udp_listener: UdpListener
+    ) -> None:
+        """2,000 piped lines plus one argument line reach two files, console and syslog."""
+        one, two, console, remote = (setup.sink(n) for n in ("one", "two", "console", "remote"))
+        config = setup.config(
+            {
+                one: {
+                    "type": "file",
+                    "path": str(setup.tmp / "out/one.log"),
+                    "format": "{message}",
+                },
+                two: {"type": "file", "path": str(setup.tmp / "out/deep/two.log")},
+                console: {"type": "console", "format": "{tag} {message}"},
+                remote: {
+                    "type": "syslog",
+                    "address": f"udp://127.0.0.1:{udp_listener.port}",
+                    "protocol": "rfc5424",
+                },
+            }
+        )
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        expected = [f"line {i} of the flood: ünïcode ✓" for i in range(1, 2001)]
+        piped = run_logfan(
+            "emit", "-c", str(config), "-t", "e2e", stdin="\n".join(expected).encode()
+        )
+        assert piped.returncode == 0, piped.stderr
+        argv = run_logfan("emit", "-c", str(config), "-t", "e2e", "the", "last", "line")
+        assert argv.returncode == 0, argv.stderr
+        expected.append("the last line")
+
+        def complete() -> bool:
+            return (
+                len(read_lines(setup.tmp / "out/one.log")) >= len(expected)
+                and len(read_lines(setup.tmp / "out/deep/two.log")) >= len(expected)
+                and len(read_lines(daemon.stdout)) >= len(expected)
+                and len(udp_listener.datagrams) >= len(expected)
+            )
+
+        wait_for(complete, what="every sink to have every line")
+        assert daemon.stop() == 0, daemon.logs()
+        assert read_lines(setup.tmp / "out/one.log") == expected
+        two_lines = read_lines(setup.tmp / "out/deep/two.log")
+        assert [line.split(" e2e: ", 1)[1] for line in two_lines] == expected
+        assert read_lines(daemon.stdout) == [f"e2e {line}" for line in expected]
+        assert syslog_messages(udp_listener) == expected
+        assert oct((setup.tmp / "out/one.log").stat().st_mode & 0o777) == "0o640"
+
+    def test_lines_published_while_the_daemon_is_stopped_are_delivered(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """Once its queues exist, a stopped daemon misses nothing: the broker keeps the lines."""
+        sink = setup.sink("kept")
+        out = setup.tmp / "kept.log"
+        config = setup.config({sink: {"type": "file", "path": str(out), "format": "{message}"}})
+        first = Daemon(config, setup.tmp).start()
+        daemons.append(first)
+        assert run_logfan("emit", "-c", str(config), "before").returncode == 0
+        wait_for(lambda: read_lines(out) == ["before"], what="the first line")
+        assert first.stop() == 0
+        lines = [f"while stopped {i}" for i in range(500)]
+        sent = run_logfan("emit", "-c", str(config), stdin="\n".join(lines).encode())
+        assert sent.returncode == 0, sent.stderr
+        assert read_lines(out) == ["before"]
+        second = Daemon(config, setup.tmp).start()
+        daemons.append(second)
+        wait_for(lambda: len(read_lines(out)) >= 501, what="the backlog")
+        assert second.stop(signal.SIGINT) == 0
+        assert read_lines(out) == ["before", *lines]
+
+
+class TestForeignAndBrokenMessages:
+    """Any publisher may feed logfan; a malformed body never kills a consumer."""
+
+    def test_plain_and_malformed_bodies_are_delivered_as_text(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """Plain text, invalid UTF-8 and broken envelopes arrive as text; later lines still flow."""
+        sink = setup.sink("raw")
+        out = setup.tmp / "raw.log"
+        config = setup.config({sink: {"type": "file", "path": str(out), "format": "{message}"}})
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        envelope = "application/vnd.logfan.v1+json"
+        wait_for(lambda: run_logfan("emit", "-c", str(config), "ready").returncode == 0)
+        wait_for(lambda: read_lines(out) == ["ready"], what="the daemon to consume")
+        setup.publish_raw(b"info: Hello World!")
+        setup.publish_raw(b"bad \xff\xfe bytes", content_type="text/plain")
+        setup.publish_raw(b'{"v": 1, "lines": "not a list"}', content_type=envelope)
+        setup.publish_raw(b"\x00\x01 not json", content_type=envelope)
+        setup.publish_raw(b"two\nlines")
+        assert run_logfan("emit", "-c", str(config), "still alive").returncode == 0
+        expected = [
+            "ready",
+            "info: Hello World!",
+            "bad \ufffd\ufffd bytes",
+            '{"v": 1, "lines": "not a list"}',
+            "\\x00\\x01 not json",
+            "two",
+            "lines",
+            "still alive",
+        ]
+        wait_for(lambda: len(read_lines(out)) >= len(expected), what="all bodies")
+        assert daemon.stop() == 0
+        assert read_lines(out) == expected
+
+
+class TestTutorialPublisher:
+    """The classic RabbitMQ tutorial's emit_log.py (pika) feeds logfan unchanged."""
+
+    def test_emit_log_py_lines_arrive(
+        self, rabbitmq: dict[str, Any], tmp_path: Path, daemons: list[Daemon]
+    ) -> None:
+        """The tutorial declares a non-durable fanout 'logs' and publishes text: logfan takes it."""
+        setup = Setup(rabbitmq["url"], tmp_path, rabbitmq)
+        setup.exchange = "logs"
+        sink = setup.sink("tutorial")
+        out = tmp_path / "tutorial.log"
+        config = setup.config({sink: {"type": "file", "path": str(out), "format": "{message}"}})
+        daemon = Daemon(config, tmp_path).start()
+        daemons.append(daemon)
+        script = Path(__file__).with_name("emit_log.py")
+
+        def publish(text: str) -> int:
+            done = subprocess.run([sys.executable, str(script), text], check=False, timeout=60)
+            return done.returncode
+
+        wait_for(lambda: _queue_exists(rabbitmq["url"], f"logfan.{sink}"), what="the sink queue")
+        assert publish("info: Hello World!") == 0
+        assert publish("warning: second") == 0
+        wait_for(lambda: len(read_lines(out)) >= 2, what="tutorial lines")
+        assert daemon.stop() == 0
+        assert read_lines(out) == ["info: Hello World!", "warning: second"]
+
+
+def _queue_exists(url: str, name: str) -> bool:
+    with Connection(url) as conn:
+        try:
+            conn.channel().queue_declare(queue=name, passive=True)
+        except conn.channel_errors:
+            return False
+        return True

@@ -1,0 +1,124 @@
+"""Test helpers: real daemons as subprocesses, real sockets, polling without timed asserts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+RABBITMQ_URL = os.environ.get("LOGFAN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
+LOGFAN = [sys.executable, "-m", "logfan.daemon.cli"]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true; fail the test (not time it) if it never becomes true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    if not predicate():
+        pytest.fail(f"gave up waiting for {what} after {timeout} s")
+
+
+def read_lines(path: Path) -> list[str]:
+    """The complete lines of ``path`` (none if it does not exist yet)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    return data.decode("utf-8").split("\n")[:-1]
+
+
+def run_logfan(*args: str, stdin: bytes | None = None, timeout: float = 120, **kw: Any) -> Any:
+    """Run one ``logfan`` command to completion."""
+    return subprocess.run(
+        [*LOGFAN, *args], input=stdin, capture_output=True, timeout=timeout, check=False, **kw
+    )
+
+
+class Daemon:
+    """``logfan run`` as a real subprocess; stdout (the console sink) and stderr go to files."""
+
+    def __init__(self, config: Path, workdir: Path) -> None:
+        self.config = config
+        self.workdir = workdir
+        self.stdout = workdir / f"daemon-{uuid.uuid4().hex[:6]}.out"
+        self.stderr = self.stdout.with_suffix(".err")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Daemon:
+        with self.stdout.open("ab") as out, self.stderr.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [*LOGFAN, "run", "-c", str(self.config), "--log-format", "json"],
+                stdout=out,
+                stderr=err,
+                cwd=self.workdir,
+            )
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def logs(self) -> str:
+        return self.stderr.read_text(errors="replace")
+
+
+def rabbitmq_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def suffix() -> str:
+    """A short random suffix so queues of different tests never meet on the shared broker."""
+    return uuid.uuid4().hex[:8]
+
+
+def write_config(path: Path, url: str, exchange: str, sinks: dict[str, dict[str, Any]]) -> Path:
+    """Write a logfan YAML config."""
+    path.write_text(yaml.safe_dump({"broker": {"url": url, "exchange": exchange}, "sinks": sinks}))
+    return path
+
+
+class UdpListener:
+    """A real UDP socket on 127.0.0.1 collecting datagrams in a thread."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port: int = self.sock.getsockname()[1]
+        self.datagrams: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.datagrams.append(self.sock.recv(65536))
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()

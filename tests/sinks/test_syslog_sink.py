@@ -1,0 +1,495 @@
+"""Tests for the syslog sink against real UDP, TCP and unix sockets."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logfan.sinks.base import Options, Record, RetryableSinkError, SinkConfigError
+from logfan.sinks.syslog import SyslogSink
+
+MakeSink = Callable[..., SyslogSink]
+
+STAMP = "2026-11-27T06:12:59.123Z"
+BSD_STAMP = re.compile(rb"<\d+>[A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d ")
+
+
+def record(message: str = "hello", **fields: str) -> Record:
+    values = {"timestamp": STAMP, "host": "web1", "tag": "app", "severity": "info", "pid": "42"}
+    return Record(message=message, **(values | fields))
+
+
+def read_octet_frames(conn: socket.socket, count: int) -> list[bytes]:
+    """Read exactly ``count`` RFC 6587 octet-counted frames and nothing after them."""
+    buf, frames = b"", []
+    while True:
+        while (space := buf.find(b" ")) > 0 and len(buf) >= space + 1 + int(buf[:space]):
+            end = space + 1 + int(buf[:space])
+            frames.append(buf[space + 1 : end])
+            buf = buf[end:]
+        if len(frames) >= count:
+            break
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed after {frames!r} with {buf!r} left over"
+        buf += chunk
+    assert len(frames) == count
+    assert buf == b""
+    return frames
+
+
+def read_lines(conn: socket.socket, count: int) -> list[bytes]:
+    """Read exactly ``count`` LF-terminated lines and nothing after them."""
+    buf = b""
+    while buf.count(b"\n") < count:
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed with {buf!r}"
+        buf += chunk
+    *lines, rest = buf.split(b"\n")
+    assert rest == b""
+    return lines
+
+
+@pytest.fixture
+def make_sink() -> Iterator[MakeSink]:
+    """Builds sinks named 'remote' and closes them after the test."""
+    made: list[SyslogSink] = []
+
+    def make(**options: Any) -> SyslogSink:
+        sink = SyslogSink("remote", Options("remote", options))
+        made.append(sink)
+        return sink
+
+    yield make
+    for sink in made:
+        sink.close()
+
+
+@pytest.fixture
+def udp_receiver() -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)  # a hang guard only: datagrams on loopback arrive at once
+        yield sock
+
+
+@pytest.fixture
+def udp_address(udp_receiver: socket.socket) -> str:
+    return f"udp://127.0.0.1:{udp_receiver.getsockname()[1]}"
+
+
+@pytest.fixture
+def tcp_listener() -> Iterator[socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(5)
+        yield server
+
+
+@pytest.fixture
+def tcp_address(tcp_listener: socket.socket) -> str:
+    return f"tcp://127.0.0.1:{tcp_listener.getsockname()[1]}"
+
+
+@pytest.fixture
+def eastern_time() -> Iterator[None]:
+    """Local time is UTC-5 (POSIX TZ ``EST5``, which needs no time zone database)."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "EST5"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+class TestRfc5424Frames:
+    def test_frame_fields(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """PRI is facility*8+severity; timestamp, host, tag and pid fill the header; no BOM."""
+        sink = make_sink(address=udp_address, facility="local3")
+        sink.write([record(severity="err")])
+        assert udp_receiver.recv(65536) == b"<155>1 2026-11-27T06:12:59.123Z web1 app 42 - - hello"
+
+    def test_defaults_to_facility_user(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """Without ``facility`` the PRI uses user (1): info is <14>."""
+        make_sink(address=udp_address).write([record()])
+        assert udp_receiver.recv(65536).startswith(b"<14>1 ")
+
+    def test_facility_as_number(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """A facility given as a number 0-23 is used as is: 23 (local7) with debug is <191>."""
+        make_sink(address=udp_address, facility=23).write([record(severity="debug")])
+        assert udp_receiver.recv(65536).startswith(b"<191>1 ")
+
+    @pytest.mark.parametrize(
+        ("stamp", "sent"),
+        [
+            ("yesterday", b"-"),
+            ("2026-13-01T00:00:00Z", b"-"),
+            ("2026-11-27 06:12:59", b"-"),
+            ("2026-11-27T06:12:59.123456789+01:00", b"2026-11-27T06:12:59.123456+01:00"),
+            ("2026-11-27t06:12:59z", b"2026-11-27T06:12:59Z"),
+        ],
+    )
+    def test_timestamp_checked(
+        self,
+        make_sink: MakeSink,
+        udp_address: str,
+        udp_receiver: socket.socket,
+        stamp: str,
+        sent: bytes,
+    ) -> None:
+        """A timestamp that is not RFC 3339 is sent as '-'; a valid one in RFC 5424's form."""
+        make_sink(address=udp_address).write([record(timestamp=stamp)])
+        assert udp_receiver.recv(65536).split(b" ")[1] == sent
+
+    def test_header_fields_sanitised(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """Header fields keep printable ASCII only, are cut to RFC lengths, and '' becomes '-'."""
+        sink = make_sink(address=udp_address)
+        sink.write([record(host="hôte 1", tag="my app\n" + "x" * 60, pid="")])
+        fields = udp_receiver.recv(65536).split(b" ")
+        assert fields[2:5] == [b"h_te_1", b"my_app\\n" + b"x" * 40, b"-"]
+
+    def test_local_hostname_when_record_has_none(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """A record whose host is '-' is sent with this machine's short hostname."""
+        make_sink(address=udp_address).write([record(host="-")])
+        short = socket.gethostname().split(".")[0]
+        assert udp_receiver.recv(65536).split(b" ")[2] == short.encode()
+
+    def test_hostname_option_overrides(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """The ``hostname`` option replaces the record's host."""
+        make_sink(address=udp_address, hostname="relay.example").write([record()])
+        assert udp_receiver.recv(65536).split(b" ")[2] == b"relay.example"
+
+    def test_newlines_escaped(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """CR, LF and ESC in a message are escaped so the datagram stays one line."""
+        make_sink(address=udp_address).write([record("one\r\ntwo\x1b[31m")])
+        assert udp_receiver.recv(65536).endswith(b" - - one\\r\\ntwo\\x1b[31m")
+
+    def test_non_ascii_message_intact(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """A non-ASCII message arrives as the same UTF-8 text, without a BOM."""
+        text = "naïve café 日本語 🙂"
+        make_sink(address=udp_address).write([record(text)])
+        assert udp_receiver.recv(65536).endswith(b" - - " + text.encode())
+
+    def test_format_template(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """``format`` builds the MSG part from the record's fields."""
+        make_sink(address=udp_address, format="{severity}: {message}").write([record()])
+        assert udp_receiver.recv(65536).endswith(b" - - info: hello")
+
+    def test_one_datagram_per_record(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """A batch is sent as one datagram per record, in order."""
+        make_sink(address=udp_address).write([record("first"), record("second")])
+        assert udp_receiver.recv(65536).endswith(b"first")
+        assert udp_receiver.recv(65536).endswith(b"second")
+
+    def test_no_receiver_is_no_error(self, make_sink: MakeSink) -> None:
+        """UDP to a port nobody listens on raises nothing, like any unconnected datagram."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        sink = make_sink(address=f"udp://127.0.0.1:{port}")
+        sink.open()
+        sink.write([record()])
+        sink.write([record()])
+
+    def test_ipv6_address(self, make_sink: MakeSink) -> None:
+        """A bracketed IPv6 address reaches a receiver on ::1."""
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as receiver:
+            try:
+                receiver.bind(("::1", 0))
+            except OSError as exc:
+                pytest.skip(f"no IPv6 loopback here: {exc}")
+            receiver.settimeout(5)
+            make_sink(address=f"udp://[::1]:{receiver.getsockname()[1]}").write([record()])
+            assert receiver.recv(65536).endswith(b" - - hello")
+
+
+@pytest.mark.usefixtures("eastern_time")
+class TestRfc3164Frames:
+    def test_frame_in_local_time(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """The timestamp is the record's moment in local time, with the day padded by a space."""
+        sink = make_sink(address=udp_address, protocol="rfc3164")
+        sink.write([record(timestamp="2026-03-07T15:04:05.250Z", severity="notice")])
+        assert udp_receiver.recv(65536) == b"<13>Mar  7 10:04:05 web1 app[42]: hello"
+
+    def test_offset_converted(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """A timestamp with an offset is converted to local time, across a day boundary."""
+        sink = make_sink(address=udp_address, protocol="rfc3164", facility="mail")
+        sink.write([record(timestamp="2026-03-07T02:00:00+05:00", severity="warning")])
+        assert udp_receiver.recv(65536) == b"<20>Mar  6 16:00:00 web1 app[42]: hello"
+
+    def test_pid_left_out_when_unknown(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """``[PID]`` appears only when the record has a pid."""
+        make_sink(address=udp_address, protocol="rfc3164").write([record(pid="-")])
+        assert udp_receiver.recv(65536).endswith(b" web1 app: hello")
+
+    def test_tag_sanitised(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """TAG keeps letters, digits and -_. only and at most 32 characters."""
+        sink = make_sink(address=udp_address, protocol="rfc3164")
+        sink.write([record(tag="my app:ü/" + "x" * 40, pid="-")])
+        assert udp_receiver.recv(65536).endswith(b" web1 my_app___" + b"x" * 23 + b": hello")
+
+    def test_bad_timestamp_gets_one(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """A record without a usable timestamp is still sent with a well-formed one."""
+        make_sink(address=udp_address, protocol="rfc3164").write([record(timestamp="-")])
+        assert BSD_STAMP.match(udp_receiver.recv(65536))
+
+
+class TestTcpFraming:
+    def test_octet_counting_by_default(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """Each record is one octet-counted frame; an embedded newline is escaped inside it."""
+        sink = make_sink(address=tcp_address)
+        sink.write([record("first"), record("line one\nline two"), record("last")])
+        conn, _ = tcp_listener.accept()
+        with conn:
+            frames = read_octet_frames(conn, 3)
+        assert [f.split(b" - - ", 1)[1] for f in frames] == [
+            b"first",
+            b"line one\\nline two",
+            b"last",
+        ]
+        assert frames[0] == b"<14>1 2026-11-27T06:12:59.123Z web1 app 42 - - first"
+
+    def test_lf_framing(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """With ``framing: lf`` each record is one line, even one holding a newline."""
+        sink = make_sink(address=tcp_address, framing="lf", protocol="rfc3164")
+        sink.write([record("line one\nline two", timestamp="-"), record("last", timestamp="-")])
+        conn, _ = tcp_listener.accept()
+        with conn:
+            lines = read_lines(conn, 2)
+        assert [line.split(b": ", 1)[1] for line in lines] == [b"line one\\nline two", b"last"]
+
+    def test_open_connects(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """``open`` connects before any record is written."""
+        make_sink(address=tcp_address).open()
+        conn, _ = tcp_listener.accept()
+        conn.close()
+
+    def test_no_receiver_is_retryable(self, make_sink: MakeSink) -> None:
+        """Nobody listening: ``open`` raises a retryable error naming the sink and address."""
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            port = probe.getsockname()[1]
+        sink = make_sink(address=f"tcp://127.0.0.1:{port}")
+        with pytest.raises(RetryableSinkError, match=f"'remote'.*tcp://127.0.0.1:{port}"):
+            sink.open()
+
+
+class TestUnixSockets:
+    def test_datagram_socket(self, make_sink: MakeSink, tmp_path: Path) -> None:
+        """A datagram unix socket gets one unframed message per record."""
+        path = str(tmp_path / "log")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+            receiver.bind(path)
+            receiver.settimeout(5)
+            make_sink(address=f"unix://{path}").write([record("a\nb"), record("c")])
+            assert receiver.recv(65536) == b"<14>1 2026-11-27T06:12:59.123Z web1 app 42 - - a\\nb"
+            assert receiver.recv(65536).endswith(b" - - c")
+
+    def test_stream_socket(self, make_sink: MakeSink, tmp_path: Path) -> None:
+        """A stream unix socket is detected and framed like TCP, octet counting by default."""
+        path = str(tmp_path / "log")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(path)
+            server.listen()
+            server.settimeout(5)
+            make_sink(address=f"unix://{path}").write([record("a\nb"), record("c")])
+            conn, _ = server.accept()
+            with conn:
+                frames = read_octet_frames(conn, 2)
+        assert [f.split(b" - - ", 1)[1] for f in frames] == [b"a\\nb", b"c"]
+
+    def test_missing_socket_is_retryable(self, make_sink: MakeSink, tmp_path: Path) -> None:
+        """No socket at the path: a retryable error naming the sink and address."""
+        path = tmp_path / "absent"
+        sink = make_sink(address=f"unix://{path}")
+        with pytest.raises(RetryableSinkError, match=f"'remote'.*unix://{path}"):
+            sink.write([record()])
+
+
+class TestTruncation:
+    @pytest.mark.parametrize("shift", [0, 1, 2, 3, 4])
+    def test_cut_on_character_boundary(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket, shift: int
+    ) -> None:
+        """A long message is cut between characters, ends with a marker, and is counted."""
+        text = "a" * shift + "ü€😀" * 300
+        sink = make_sink(address=udp_address, max_message_bytes=480)
+        sink.write([record(text)])
+        frame = udp_receiver.recv(65536)
+        assert 470 < len(frame) <= 480
+        msg = frame.decode("utf-8").split(" - - ", 1)[1]
+        marked = re.fullmatch(r"(.*)\.\.\.\[truncated (\d+) bytes\]", msg)
+        assert marked is not None, msg
+        kept, cut = marked.groups()
+        assert text.startswith(kept)
+        assert len(kept.encode()) + int(cut) == len(text.encode())
+        assert sink.truncated == 1
+
+    def test_each_cut_counted(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """``truncated`` counts every message cut, and only those."""
+        sink = make_sink(address=udp_address)
+        sink.write([record("x" * 3000), record("short"), record("y" * 3000)])
+        frames = [udp_receiver.recv(65536) for _ in range(3)]
+        assert [len(f) <= 2048 for f in frames] == [True, True, True]
+        assert frames[1].endswith(b" - - short")
+        assert sink.truncated == 2
+
+    def test_stream_limit(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """Over TCP the default limit is 65536 bytes per message, framing not counted."""
+        sink = make_sink(address=tcp_address)
+        sink.write([record("z" * 70000)])
+        conn, _ = tcp_listener.accept()
+        with conn:
+            (frame,) = read_octet_frames(conn, 1)
+        assert frame.endswith(b"bytes]")
+        assert 65500 < len(frame) <= 65536
+        assert sink.truncated == 1
+
+
+class TestReconnect:
+    def test_receiver_gone_then_back(self, make_sink: MakeSink) -> None:
+        """A closed receiver makes write raise a retryable error; once back, writes go through."""
+        server = socket.create_server(("127.0.0.1", 0))
+        server.settimeout(5)
+        port = server.getsockname()[1]
+        sink = make_sink(address=f"tcp://127.0.0.1:{port}")
+        sink.write([record("before")])
+        conn, _ = server.accept()
+        assert read_octet_frames(conn, 1)[0].endswith(b"before")
+        conn.close()
+        server.close()
+
+        with pytest.raises(RetryableSinkError, match=f"'remote'.*tcp://127.0.0.1:{port}"):
+            sink.write([record("while down")])
+
+        with socket.create_server(("127.0.0.1", port)) as server:
+            server.settimeout(5)
+            sink.write([record("after")])
+            conn, _ = server.accept()
+            with conn:
+                assert read_octet_frames(conn, 1)[0].endswith(b"after")
+
+    def test_write_after_close_reconnects(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """``close`` drops the connection and the next write opens a new one."""
+        sink = make_sink(address=tcp_address)
+        sink.write([record("one")])
+        sink.close()
+        sink.write([record("two")])
+        first, _ = tcp_listener.accept()
+        second, _ = tcp_listener.accept()
+        with first, second:
+            assert read_octet_frames(first, 1)[0].endswith(b"one")
+            assert read_octet_frames(second, 1)[0].endswith(b"two")
+
+
+class TestOptions:
+    @pytest.mark.parametrize(
+        ("options", "key", "quoted"),
+        [
+            ({"address": "http://logs.example"}, "address", "'http://logs.example'"),
+            ({"address": "tcp://logs.example:70000"}, "address", "'tcp://logs.example:70000'"),
+            ({"address": "udp://logs.example:syslog"}, "address", "'udp://logs.example:syslog'"),
+            ({"address": "udp://logs.example:0"}, "address", "'udp://logs.example:0'"),
+            ({"address": "unix://dev/log"}, "address", "'unix://dev/log'"),
+            ({"facility": "local9"}, "facility", "'local9'"),
+            ({"facility": 24}, "facility", "24"),
+            ({"protocol": "rfc9999"}, "protocol", "'rfc9999'"),
+            ({"framing": "nul"}, "framing", "'nul'"),
+            ({"address": "udp://127.0.0.1", "framing": "lf"}, "framing", "udp://127.0.0.1"),
+            ({"max_message_bytes": 100}, "max_message_bytes", "100"),
+            ({"address": "udp://h", "max_message_bytes": 70000}, "max_message_bytes", "70000"),
+            ({"hostname": "two words"}, "hostname", "'two words'"),
+            ({"format": "{nope}"}, "format", "{nope}"),
+            ({"colour": "red"}, "colour", "valid options are"),
+        ],
+    )
+    def test_bad_option_refused(self, options: dict[str, Any], key: str, quoted: str) -> None:
+        """A bad or unknown option raises SinkConfigError naming it and quoting the value."""
+        with pytest.raises(SinkConfigError) as caught:
+            SyslogSink("remote", Options("remote", options))
+        assert caught.value.key == key
+        assert quoted in str(caught.value)
+
+    def test_bad_address_lists_valid_forms(self) -> None:
+        """The error for a bad address says which forms are valid."""
+        with pytest.raises(SinkConfigError, match=r"udp://HOST\[:PORT\], tcp://HOST\[:PORT\]"):
+            SyslogSink("remote", Options("remote", {"address": "syslog.example:514"}))
+
+    @pytest.mark.parametrize(
+        ("address", "shown"),
+        [
+            ("udp://[::1]:5514", "udp://[::1]:5514"),
+            ("tcp://logs.example", "tcp://logs.example:514"),
+            ("unix:///run/systemd/journal/syslog", "unix:///run/systemd/journal/syslog"),
+        ],
+    )
+    def test_address_forms(self, address: str, shown: str) -> None:
+        """IPv6 hosts in brackets are accepted and the port defaults to 514."""
+        sink = SyslogSink("remote", Options("remote", {"address": address}))
+        assert str(sink.address) == shown
+
+    def test_defaults(self) -> None:
+        """Defaults: /dev/log, RFC 5424, facility user, octet counting, 65536-byte messages."""
+        sink = SyslogSink("remote", Options("remote", {}))
+        assert (str(sink.address), sink.protocol, sink.facility) == (
+            "unix:///dev/log",
+            "rfc5424",
+            1,
+        )
+        assert (sink.framing, sink.max_message_bytes) == ("octet-counting", 65536)
+
+    def test_udp_default_limit(self) -> None:
+        """Over UDP messages are limited to 2048 bytes unless configured otherwise."""
+        sink = SyslogSink("remote", Options("remote", {"address": "udp://127.0.0.1"}))
+        assert sink.max_message_bytes == 2048
