@@ -136,14 +136,14 @@ class Emitter:
                 self._drop()
                 now = time.monotonic()
                 deadline = deadline or now + self.retry_for
-                if now >= deadline:
+                if now + delay >= deadline:  # the next try would come too late: give up now
                     url = redact(self.broker_config.url)
                     raise EmitError(
                         f"the broker at {url} did not confirm {len(lines)} line(s) within "
                         f"{self.retry_for:g} s: {redact(str(exc)) or type(exc).__name__}",
                         len(lines),
                     ) from None
-                time.sleep(min(delay, max(0.0, deadline - now)))
+                time.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             self.confirmed += len(lines)

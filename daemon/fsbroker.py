@@ -1,27 +1,22 @@
 """logfan's embedded broker: kombu's filesystem transport made crash-safe and fast on backlogs.
 
-Everything lives under the ``root`` transport option (folders are created as needed)::
+Layout under the ``root`` transport option (created as needed)::
 
-    root/control/<exchange>.exchange    bindings, in kombu's format, guarded by flock
-    root/queues/<queue>/<stamp>.msg     ready messages, one folder per queue, stamps sort in
-                                        publish order (wall-clock ns, pid, per-process counter)
-    root/inflight/<owner>/<queue>/...   messages claimed by a live connection, not yet settled
+    root/control/<exchange>.exchange    bindings in kombu's format, guarded by flock
+    root/queues/<queue>/<stamp>.msg     ready messages; stamps (ns, pid, counter) sort by publish
+    root/inflight/<owner>/<queue>/      claimed, unsettled messages of one live connection
 
-A publish writes ``<stamp>.tmp`` and renames it to ``<stamp>.msg``, so no reader ever sees half a
-message. A get lists its own queue's folder once, keeps the sorted names, and claims the next one
-by renaming it into its connection's in-flight folder, whose ``owner.lock`` stays flocked while the
-connection lives. Ack (or reject without requeue) deletes the claimed file; requeue, reject with
-requeue and channel close rename it back under its stamp, marked ``.redelivered.msg``. When a
-transport opens its first channel it hands the claims of every owner whose lock is free (the
-process died, even by SIGKILL) back to their queues, so delivery is at-least-once.
+A publish writes ``<stamp>.tmp`` then renames it to ``<stamp>.msg``: no reader sees half a message.
+A get lists its queue's folder once, keeps the sorted names, and claims the next by renaming it
+into its connection's in-flight folder, whose ``owner.lock`` stays flocked while it lives. Ack
+deletes the claimed file; requeue, reject(requeue=True) and channel close rename it back under its
+stamp as ``.redelivered.msg``. A transport opening its first channel returns the claims of every
+owner whose lock is free (the process died, even by SIGKILL) to their queues: at-least-once.
 
-Transport options:
-
-* ``root`` (required): the folder holding the broker's files.
-* ``polling_interval`` (seconds, default 0.05): the sleep between empty polls.
-* ``fsync`` (default False): when true, a publish fsyncs the message file and its folder before
-  it returns, so a published message survives a power loss; it costs several milliseconds per
-  message on most disks. Without it a crash of the process loses nothing, a power loss may.
+Transport options: ``root`` (required); ``polling_interval`` (seconds between empty polls, default
+0.05); ``fsync`` (default False): when true a publish fsyncs the message file and its folder
+before returning, so a published message survives power loss, at some milliseconds per message.
+Without it a crashed process loses nothing; a power loss may lose recent messages.
 """
 
 # kombu ships py.typed but leaves most functions unannotated; calling them is unavoidable here.
@@ -36,6 +31,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from queue import Empty
@@ -63,9 +59,7 @@ class _Stamps:
     """File stems unique across processes that sort in publish order within one process."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last = 0
-        self._seq = itertools.count()
+        self._lock, self._last, self._seq = threading.Lock(), 0, itertools.count()
 
     def next(self) -> str:
         with self._lock:
@@ -81,11 +75,15 @@ def _redelivered(name: str) -> str:
     return name.partition(".")[0] + _REDELIVERED
 
 
-def _subdirs(folder: Path) -> list[Path]:
+def _scan(folder: Path) -> list[os.DirEntry[str]]:
     try:
-        return [Path(e.path) for e in os.scandir(folder) if e.is_dir()]
+        return list(os.scandir(folder))
     except FileNotFoundError:
         return []
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return [Path(e.path) for e in _scan(folder) if e.is_dir()]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -96,23 +94,15 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _read_table(fd: int) -> list[list[str]]:
-    os.lseek(fd, 0, os.SEEK_SET)
-    with os.fdopen(os.dup(fd), "rb") as f:
-        data = f.read()
-    # an exchange file is empty between its creation and the first bind's write
-    return [list(row) for row in loads(data)] if data.strip() else []
-
-
 def _return_claims(owner: Path, queues: Path) -> None:
     """Move every message claimed under ``owner`` back to its queue, then remove ``owner``."""
     for claimed in _subdirs(owner):
         target = queues / claimed.name
         target.mkdir(parents=True, exist_ok=True)
-        for name in os.listdir(claimed):
+        for entry in _scan(claimed):
             # another recoverer may race us for the same folder: a rename moves a file only once
             with suppress(FileNotFoundError):
-                os.rename(claimed / name, target / _redelivered(name))
+                os.rename(entry.path, target / _redelivered(entry.name))
         with suppress(OSError):
             claimed.rmdir()
     with suppress(FileNotFoundError):
@@ -158,7 +148,6 @@ class Channel(filesystem.Channel):
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
         self._pending: dict[str, list[str]] = {}  # names still to try per queue, oldest last
-        self._no_ack: set[str] = set()
 
     @property
     def control_folder(self) -> Path:
@@ -193,41 +182,18 @@ class Channel(filesystem.Channel):
                 count += 1
         return count
 
-    def queue_delete(
-        self, queue: str, if_unused: bool = False, if_empty: bool = False, **kw: Any
-    ) -> None:
-        if if_empty and self._size(queue):
-            return
-        super().queue_delete(queue, if_unused=if_unused, if_empty=if_empty, **kw)
-        self._purge(queue)
-        with suppress(OSError):
-            self._folder(queue).rmdir()
-
-    def get_table(self, exchange: str) -> list[Any]:
-        try:
-            fd = os.open(self._exchange_file(exchange), os.O_RDONLY)
-        except FileNotFoundError:
-            return []
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            return [filesystem.exchange_queue_t(*row) for row in _read_table(fd)]
-        finally:
-            os.close(fd)
-
-    def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
-        row = [routing_key or "", pattern or "", queue or ""]
-        # kombu's own bind truncates the file before locking it, so a concurrent bind or
-        # publish could read it empty and lose a binding or crash; this one never truncates early
-        fd = os.open(self._exchange_file(exchange), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            table = _read_table(fd)
-            if row not in table:
-                data = dumps([row, *table]).encode()
-                os.pwrite(fd, data, 0)
-                os.ftruncate(fd, len(data))
-        finally:
-            os.close(fd)
+    def _queue_bind(self, exchange: str, *meta: Any) -> None:
+        # kombu makes a missing exchange file by truncating it before it locks it, so a concurrent
+        # bind or publish could read it empty (losing a binding, or crashing on the JSON): the file
+        # is made whole first, so kombu always takes its locked read-modify-write path
+        file = self._exchange_file(exchange)
+        if not file.exists():
+            tmp = file.with_name(f".{uuid.uuid4().hex}.tmp")
+            tmp.write_bytes(b"[]")
+            with suppress(FileExistsError):
+                os.link(tmp, file)
+            tmp.unlink()
+        super()._queue_bind(exchange, *meta)
 
     # kombu's AbstractChannel names the payload `message`, its filesystem Channel `payload`: no
     # signature satisfies both, so mypy is told to accept the filesystem one
@@ -283,7 +249,7 @@ class Channel(filesystem.Channel):
             parked = self.connection.root / "corrupt" / queue
             parked.mkdir(parents=True, exist_ok=True)
             os.rename(path, parked / path.name)
-            log.error("moved undecodable message %s of queue %s to %s", path.name, queue, parked)
+            log.exception("moved undecodable message %s of %s to %s", path.name, queue, parked)
             return None
         # a fanout publish gives every copy one tag; a claim needs its own
         tag = props["delivery_tag"] = uuid.uuid4().hex
@@ -291,8 +257,6 @@ class Channel(filesystem.Channel):
             payload["redelivered"] = True
             props.setdefault("delivery_info", {})["redelivered"] = True
         self.connection.claims[tag] = (path, queue)
-        if queue in self._no_ack:
-            self.connection.settle(tag)
         return payload
 
     def _restore(self, message: Any) -> None:
@@ -304,14 +268,16 @@ class Channel(filesystem.Channel):
             queue, name = returned
             self._pending.setdefault(queue, []).append(name)
 
-    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> Any:
-        if no_ack:
-            self._no_ack.add(queue)
-        return super().basic_consume(queue, no_ack, *args, **kwargs)
+    def basic_consume(
+        self, queue: str, no_ack: bool, callback: Callable[[Any], Any], *args: Any, **kw: Any
+    ) -> Any:
+        def settle_first(message: Any) -> Any:
+            self.connection.settle(message.delivery_tag)  # no ack will ever come
+            return callback(message)
 
-    def basic_cancel(self, consumer_tag: str) -> Any:
-        self._no_ack.discard(self._tag_to_queue.get(consumer_tag, ""))
-        return super().basic_cancel(consumer_tag)
+        return super().basic_consume(
+            queue, no_ack, settle_first if no_ack else callback, *args, **kw
+        )
 
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
         message = super().basic_get(queue, no_ack, **kwargs)
@@ -356,7 +322,7 @@ class Transport(filesystem.Transport):
             self._claim_dirs.clear()
 
     def claim(self, queue: str, name: str) -> Path:
-        """Move ``name`` from ``queue`` into this owner's folder; FileNotFoundError if it is gone."""
+        """Move ``name`` from ``queue`` into this owner's folder; FileNotFoundError if gone."""
         folder = self.owner / queue
         if queue not in self._claim_dirs:
             folder.mkdir(parents=True, exist_ok=True)
@@ -417,7 +383,7 @@ class Transport(filesystem.Transport):
     def _remove_stale_tmp(self) -> None:
         cutoff = time.time() - _STALE_TMP_SECONDS
         for folder in _subdirs(self.root / "queues"):
-            for entry in os.scandir(folder):
+            for entry in _scan(folder):
                 with suppress(FileNotFoundError):
                     if entry.name.endswith(_TMP) and entry.stat().st_mtime < cutoff:
                         os.unlink(entry.path)

@@ -1,4 +1,4 @@
-"""Tests for logfan.daemon.fsbroker: the embedded filesystem broker, with real files and processes."""
+"""Tests for logfan.daemon.fsbroker, the embedded broker: real files, real processes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,17 @@ while count == 0 or i < count:
                      content_encoding="binary", delivery_mode=2, declare=[ex])
     print(i, flush=True)
     i += 1
+"""
+)
+
+#: once file argv[3] exists, declare queue argv[2] bound to the exchange (all binders race)
+BINDER = (
+    PRELUDE
+    + """
+import os
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.001)
+Queue(sys.argv[2], exchange=ex, durable=True)(conn.channel()).declare()
 """
 )
 
@@ -88,8 +100,16 @@ def publish(conn: Connection, body: bytes, **kwargs: Any) -> None:
     )
 
 
+def drain_until(conn: Connection, done: Callable[[], bool], limit: float = 60) -> None:
+    """Deliver messages until ``done()``; gives up after ``limit`` s so a lost message fails."""
+    deadline = time.monotonic() + limit
+    while not done() and time.monotonic() < deadline:
+        with suppress(TimeoutError):
+            conn.drain_events(timeout=0.5)
+
+
 def drain(conn: Connection, queues: list[Queue], count: int, ack: bool = True) -> list[Any]:
-    """Consume until ``count`` messages arrived (fails rather than hangs if they never do)."""
+    """Consume ``count`` messages (fewer if they never come) and return them."""
     got: list[Any] = []
 
     def on_message(message: Any) -> None:
@@ -98,12 +118,7 @@ def drain(conn: Connection, queues: list[Queue], count: int, ack: bool = True) -
             message.ack()
 
     with Consumer(conn.channel(), queues=queues, on_message=on_message, prefetch_count=count):
-        deadline = time.monotonic() + 60
-        while len(got) < count and time.monotonic() < deadline:
-            try:
-                conn.drain_events(timeout=0.5)
-            except TimeoutError:
-                pass
+        drain_until(conn, lambda: len(got) >= count)
     return got
 
 
@@ -160,7 +175,7 @@ class TestPublish:
 
     def test_get_ignores_half_written_tmp(self, conn: Connection, root: Path) -> None:
         """A .tmp left by a publisher that died mid-write is never delivered, even if oldest."""
-        (q,) = declare(conn, "logfan.file1")
+        declare(conn, "logfan.file1")
         torn = root / "queues" / "logfan.file1" / "00000000000000000001-00000001-000000000000.tmp"
         torn.write_bytes(b'{"body": "tr')
         publish(conn, b"whole")
@@ -268,6 +283,15 @@ class TestGet:
                 got.append(message)
             assert sorted(int(m.body) for m in got) == list(range(20))
 
+    def test_undecodable_file_parked(self, conn: Connection, root: Path) -> None:
+        """A .msg that is not a message is moved to root/corrupt/<queue>, and the get goes on."""
+        declare(conn, "logfan.file1")
+        junk = root / "queues" / "logfan.file1" / "00000000000000000001-00000001-000000000000.msg"
+        junk.write_bytes(b"not json")
+        publish(conn, b"good")
+        assert conn.channel().basic_get("logfan.file1", no_ack=True).body == b"good"
+        assert (root / "corrupt" / "logfan.file1" / junk.name).read_bytes() == b"not json"
+
     def test_per_get_cost_on_deep_backlog(self, root: Path) -> None:
         """Prints seconds per get at 1,000 and 100,000 queued messages (a figure, not a check)."""
         figures = []
@@ -333,6 +357,16 @@ class TestSettle:
         conn.channel().basic_get("logfan.file1").reject()
         assert not files(root, ".msg")
 
+    def test_no_ack_consumer_leaves_nothing(self, conn: Connection, root: Path) -> None:
+        """A no_ack consumer's messages are deleted on delivery, not kept as claims."""
+        (q,) = declare(conn, "logfan.file1")
+        publish(conn, b"{}")
+        got: list[Any] = []
+        with Consumer(conn.channel(), queues=[q], on_message=got.append, no_ack=True):
+            drain_until(conn, lambda: bool(got))
+        assert len(got) == 1
+        assert not files(root, ".msg")
+
     def test_close_restores_unacked_in_order(self, root: Path) -> None:
         """Closing a channel returns unacked messages once each, in order, marked redelivered."""
         with connect(root) as connection:
@@ -394,23 +428,34 @@ class TestRecovery:
             returned = drain(third, [q], 4)
         assert sorted(int(m.body) for m in rest + returned) == list(range(10))
 
-    def test_killed_publisher_leaves_nothing_corrupt(
-        self, conn: Connection, children: list[subprocess.Popen[str]]
+    def test_killed_publisher_leaves_nothing_torn(
+        self, conn: Connection, root: Path, children: list[subprocess.Popen[str]]
     ) -> None:
-        """kill -9 of a publisher mid-stream: every delivered message is whole."""
+        """kill -9 of a publisher while it writes a message: nothing torn is ever delivered."""
         (q,) = declare(conn, "logfan.file1")
-        publisher = child(PUBLISHER, conn.transport.root, 0, 0, 1 << 20)
-        children.append(publisher)
-        assert publisher.stdout is not None
-        for _ in range(20):
-            last = int(publisher.stdout.readline())
-        os.kill(publisher.pid, signal.SIGKILL)
-        publisher.wait()
+        folder = root / "queues" / "logfan.file1"
+        for worker in range(3):  # a kill nearly always lands mid-write; retry if it did not
+            publisher = child(PUBLISHER, root, worker, 0, 1 << 20)
+            children.append(publisher)
+            assert publisher.stdout is not None
+            for _ in range(5):
+                publisher.stdout.readline()
+            while publisher.poll() is None and not any(folder.glob("*.tmp")):
+                pass
+            os.kill(publisher.pid, signal.SIGKILL)
+            publisher.wait()
+            if torn := list(folder.glob("*.tmp")):
+                break
+        assert torn, "no kill landed between a write and its rename"
         depth = conn.channel().queue_declare("logfan.file1", passive=True).message_count
-        assert depth > last
         bodies = [json.loads(m.body) for m in drain(conn, [q], depth)]
-        assert [b["i"] for b in bodies] == list(range(depth))
+        for worker in {b["w"] for b in bodies}:
+            sent = [b["i"] for b in bodies if b["w"] == worker]
+            assert sent == list(range(len(sent)))
+            assert len(sent) >= 5
         assert {len(b["pad"]) for b in bodies} == {1 << 20}
+        assert conn.channel().basic_get("logfan.file1") is None
+        assert all(p.exists() for p in torn)
 
 
 class TestConcurrency:
@@ -436,16 +481,23 @@ class TestConcurrency:
         for q in queues:
             Consumer(channel, queues=[q], on_message=collect(q.name), prefetch_count=50).consume()
         total = 2 * workers * per_worker
-        deadline = time.monotonic() + 120
-        while sum(map(len, seen.values())) < total and time.monotonic() < deadline:
-            try:
-                conn.drain_events(timeout=0.5)
-            except TimeoutError:
-                pass
+        drain_until(conn, lambda: sum(map(len, seen.values())) >= total, limit=120)
         expected = sorted((w, i) for w in range(workers) for i in range(per_worker))
         assert [p.wait() for p in children] == [0] * workers
         for name, records in seen.items():
             assert sorted(records) == expected, name
+
+    def test_concurrent_binds_all_kept(
+        self, conn: Connection, root: Path, children: list[subprocess.Popen[str]]
+    ) -> None:
+        """8 processes binding queues to one new exchange at once: every binding is kept."""
+        go = root / "go"
+        names = {f"logfan.sink{i}" for i in range(8)}
+        children.extend(child(BINDER, root, name, go) for name in names)
+        time.sleep(1)  # let them all start and wait on the go file (not a timing assertion)
+        go.touch()
+        assert [p.wait() for p in children] == [0] * len(names)
+        assert {row.queue for row in conn.channel().get_table("logs")} == names
 
 
 class TestTransport:
@@ -462,8 +514,8 @@ class TestTransport:
     def test_roots_are_isolated(self, tmp_path: Path) -> None:
         """Two transports in one process with different roots share no bindings or messages."""
         with connect(tmp_path / "a") as a, connect(tmp_path / "b") as b:
-            (qa,) = declare(a, "logfan.file1")
-            (qb,) = declare(b, "logfan.file1")
+            declare(a, "logfan.file1")
+            declare(b, "logfan.file1")
             publish(b, b"for b")
             assert a.channel().basic_get("logfan.file1") is None
             assert b.channel().basic_get("logfan.file1", no_ack=True).body == b"for b"

@@ -1,0 +1,118 @@
+"""`logfan emit`: streaming from a pipe, exit status tied to confirms, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from logfan_testkit import LOGFAN, Daemon, read_lines, run_logfan, suffix, wait_for, write_config
+
+
+class TestEmitterFailures:
+    """The emitter exits non-zero with one clear sentence unless every line was confirmed."""
+
+    def test_unreachable_broker_fails_fast_without_traceback(self) -> None:
+        """No broker on the port: non-zero within the retry window, password never shown."""
+        started = time.monotonic()
+        done = run_logfan(
+            "emit",
+            "--url",
+            "amqp://guest:hunter2@127.0.0.1:1//",
+            "--retry-for",
+            "2",
+            "hello",
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+        err = done.stderr.decode()
+        assert done.returncode == 1
+        assert "Traceback" not in err
+        assert "hunter2" not in err
+        assert err.startswith(
+            "logfan emit: 1 line(s) not confirmed: the broker at amqp://guest:***@"
+        )
+        assert len(err.strip().splitlines()) == 1
+        assert elapsed < 30, f"took {elapsed:.1f} s"
+
+    def test_default_retry_window_is_bounded_by_30_seconds(self) -> None:
+        """Without --retry-for the emitter still gives up by itself (30 s default)."""
+        started = time.monotonic()
+        done = run_logfan("emit", "--url", "amqp://guest:guest@127.0.0.1:1//", "x", timeout=90)
+        assert done.returncode == 1
+        assert "within 30 s" in done.stderr.decode()
+        assert time.monotonic() - started < 60
+
+    def test_unknown_severity_is_refused(self, tmp_path: Path) -> None:
+        """A bad -p names the valid severities."""
+        done = run_logfan("emit", "--url", f"filesystem://{tmp_path}", "-p", "loud", "x")
+        assert done.returncode == 1
+        assert "unknown severity 'loud'" in done.stderr.decode()
+
+    def test_no_bound_queue_is_a_failure_on_rabbitmq(self, rabbitmq: dict[str, Any]) -> None:
+        """Lines that would reach no queue are not 'confirmed': exit 1 and say why."""
+        exchange = f"lftest-empty-{suffix()}"
+        rabbitmq["exchanges"].append(exchange)
+        done = run_logfan("emit", "--url", rabbitmq["url"], "-x", exchange, "lost?")
+        assert done.returncode == 1
+        assert "no queue is bound to the exchange" in done.stderr.decode()
+
+    def test_no_bound_queue_is_a_failure_on_the_embedded_broker(self, tmp_path: Path) -> None:
+        """The same on the embedded broker."""
+        done = run_logfan("emit", "--url", f"filesystem://{tmp_path}/spool", "lost?")
+        assert done.returncode == 1
+        assert "no queue is bound to the exchange" in done.stderr.decode()
+
+
+class TestEmitterStreaming:
+    """A line typed now is sent now, not at EOF."""
+
+    def test_a_line_is_delivered_while_the_pipe_stays_open(
+        self, tmp_path: Path, daemons: list[Daemon]
+    ) -> None:
+        """Each line written to the emitter's stdin reaches the sink before stdin closes."""
+        sink = f"stream-{suffix()}"
+        out = tmp_path / "stream.log"
+        config = write_config(
+            tmp_path / "c.yaml",
+            f"filesystem://{tmp_path}/spool",
+            "logs",
+            {sink: {"type": "file", "path": str(out), "format": "{message}"}},
+        )
+        daemons.append(Daemon(config, tmp_path).start())
+        emitter = subprocess.Popen(
+            [*LOGFAN, "emit", "-c", str(config)], stdin=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert emitter.stdin is not None
+        try:
+            for i in range(3):
+                emitter.stdin.write(f"typed {i}\n".encode())
+                emitter.stdin.flush()
+                wait_for(lambda i=i: len(read_lines(out)) == i + 1, what=f"line {i}")  # type: ignore[misc]
+            assert emitter.poll() is None, "the emitter must still be reading"
+        finally:
+            emitter.stdin.close()
+            assert emitter.stderr is not None
+            err = emitter.stderr.read()
+            emitter.stderr.close()
+        assert emitter.wait(30) == 0, err
+        assert read_lines(out) == ["typed 0", "typed 1", "typed 2"]
+
+    def test_last_line_without_newline_and_invalid_utf8(
+        self, tmp_path: Path, daemons: list[Daemon]
+    ) -> None:
+        """A final line with no newline counts; invalid UTF-8 stays visible as \\xNN."""
+        sink = f"bytes-{suffix()}"
+        out = tmp_path / "bytes.log"
+        config = write_config(
+            tmp_path / "c.yaml",
+            f"filesystem://{tmp_path}/spool",
+            "logs",
+            {sink: {"type": "file", "path": str(out), "format": "{message}"}},
+        )
+        daemons.append(Daemon(config, tmp_path).start())
+        done = run_logfan("emit", "-c", str(config), stdin=b"caf\xe9 ok\r\nno newline")
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: len(read_lines(out)) == 2, what="both lines")
+        assert read_lines(out) == ["caf\\xe9 ok", "no newline"]

@@ -1,0 +1,221 @@
+"""The config loader and `logfan check`: configs load; every mistake names file:line: key."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from logfan_testkit import run_logfan
+
+from logfan.daemon.config import config_path, load_config
+from logfan.daemon.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "logfan.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+GOOD = """\
+broker:
+  url: amqp://guest:secret@127.0.0.1:5672//
+  exchange: logs
+sinks:
+  all:
+    type: file
+    path: /tmp/logfan-test/all.log
+    mode: 0600
+  console:
+    type: console
+    stream: stderr
+"""
+
+
+class TestLoadConfig:
+    """Valid configs become typed objects."""
+
+    def test_good_config_loads_into_typed_objects(self, tmp_path: Path) -> None:
+        """Broker defaults fill in; sinks keep their order, type and queue names."""
+        config = load_config(str(write(tmp_path, GOOD)))
+        assert config.broker.exchange == "logs"
+        assert config.broker.heartbeat == 30
+        assert [(s.name, s.type, s.queue) for s in config.sinks] == [
+            ("all", "file", "logfan.all"),
+            ("console", "console", "logfan.console"),
+        ]
+        assert config.sinks[0].line == 5
+
+    def test_file_mode_written_in_octal_means_octal(self, tmp_path: Path) -> None:
+        """``mode: 0600`` and ``mode: 600`` both mean 0o600 (plain YAML reads 600 as 0o1130)."""
+        from logfan.daemon.config import build_sink
+
+        for written in ("0600", "600", '"0600"'):
+            text = GOOD.replace("mode: 0600", f"mode: {written}")
+            sink = build_sink(load_config(str(write(tmp_path, text))).sinks[0])
+            assert sink.mode == 0o600, written
+
+    def test_config_path_order(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """-c wins over $LOGFAN_CONFIG, which wins over /etc/logfan/logfan.yaml."""
+        monkeypatch.delenv("LOGFAN_CONFIG", raising=False)
+        assert config_path(None) == "/etc/logfan/logfan.yaml"
+        monkeypatch.setenv("LOGFAN_CONFIG", "/env.yaml")
+        assert config_path(None) == "/env.yaml"
+        assert config_path("/cli.yaml") == "/cli.yaml"
+
+
+BAD = [
+    pytest.param(
+        GOOD.replace("type: console", "type: kafka"),
+        10,
+        "sinks.console.type",
+        "unknown sink type 'kafka'; installed sink types are: console, file, syslog",
+        id="unknown-sink-type",
+    ),
+    pytest.param(
+        GOOD.replace("    path: /tmp/logfan-test/all.log\n", ""),
+        5,
+        "sinks.all.path",
+        "this option is required",
+        id="missing-required-option",
+    ),
+    pytest.param(
+        GOOD.replace("mode: 0600", "mode: rw"),
+        8,
+        "sinks.all.mode",
+        "expected an octal file mode like 0640, got 'rw'",
+        id="wrong-type-mode",
+    ),
+    pytest.param(
+        GOOD.replace("exchange: logs", "exchange: logs\n  prefetch: many"),
+        4,
+        "broker.prefetch",
+        "expected a number of at least 1, got 'many'",
+        id="wrong-type-prefetch",
+    ),
+    pytest.param(
+        GOOD.replace("stream: stderr", "stream: stderr\n    colour: red"),
+        12,
+        "sinks.console.colour",
+        "unknown option; valid options are:",
+        id="unknown-option",
+    ),
+    pytest.param(
+        GOOD.replace("  exchange: logs", "  exchnage: logs"),
+        3,
+        "broker.exchnage",
+        "unknown key; valid keys are: url, exchange",
+        id="unknown-broker-key",
+    ),
+    pytest.param(
+        GOOD.replace("  url: amqp", "  url: redis"),
+        2,
+        "broker.url",
+        "unsupported broker URL 'redis://guest:***@127.0.0.1:5672//'",
+        id="bad-url-password-hidden",
+    ),
+    pytest.param(
+        GOOD.replace("    stream: stderr", "    stream: [stderr"),
+        None,
+        None,
+        "YAML syntax error",
+        id="yaml-syntax-error",
+    ),
+    pytest.param(
+        GOOD.replace("  console:\n", "  all:\n"),
+        9,
+        "sinks.all",
+        "duplicate key",
+        id="duplicate-sink",
+    ),
+    pytest.param(
+        GOOD.replace(
+            "    path: /tmp/logfan-test/all.log",
+            "    path: /tmp/x\n    format: '{message.__class__}'",
+        ),
+        None,
+        "sinks.all.format",
+        "unknown placeholder {message.__class__}",
+        id="template-attribute-access",
+    ),
+]
+
+
+class TestBadConfigs:
+    """Every mistake: exit 1, one clear line naming file, line and key, no traceback."""
+
+    @pytest.mark.parametrize(("text", "line", "key", "reason"), BAD)
+    def test_check_reports_file_line_and_key(
+        self, tmp_path: Path, text: str, line: int | None, key: str | None, reason: str
+    ) -> None:
+        """`logfan check` prints `FILE:LINE: KEY: REASON` on stderr and exits 1."""
+        path = write(tmp_path, text)
+        done = run_logfan("check", "-c", str(path))
+        err = done.stderr.decode()
+        assert done.returncode == 1
+        assert done.stdout == b""
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"logfan check: {path}:"), err
+        if line is not None:
+            assert err.startswith(f"logfan check: {path}:{line}: "), err
+        if key is not None:
+            assert f": {key}: " in err, err
+        assert reason in err
+        assert "secret" not in err
+
+    def test_yaml_syntax_error_names_the_line(self, tmp_path: Path) -> None:
+        """A syntax error points at the line where the parser stopped."""
+        path = write(tmp_path, "sinks:\n  a:\n    type: [file\n    path: x\n")
+        with pytest.raises(ConfigError) as caught:
+            load_config(str(path))
+        assert caught.value.line in (3, 4)
+        assert "YAML syntax error" in caught.value.reason
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        """A config that does not exist: exit 1 and the OS's reason."""
+        done = run_logfan("check", "-c", str(tmp_path / "nope.yaml"))
+        assert done.returncode == 1
+        assert done.stderr.decode() == (
+            f"logfan check: {tmp_path / 'nope.yaml'}: cannot read the config file: "
+            "No such file or directory\n"
+        )
+
+    def test_unreadable_file(self, tmp_path: Path) -> None:
+        """A path that cannot be read as a file (here a directory; root reads any mode)."""
+        done = run_logfan("check", "-c", str(tmp_path))
+        assert done.returncode == 1
+        assert done.stderr.decode() == (
+            f"logfan check: {tmp_path}: cannot read the config file: Is a directory\n"
+        )
+
+    def test_alias_bomb_is_refused(self, tmp_path: Path) -> None:
+        """The 'billion laughs' shape is refused quickly instead of eating memory."""
+        lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+        for i in range(1, 9):
+            prev = chr(ord("a") + i - 1)
+            cur = chr(ord("a") + i)
+            lines.append(f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]")
+        path = tmp_path / "bomb.yaml"
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(ConfigError) as caught:
+            load_config(str(path))
+        assert "alias bomb" in caught.value.reason
+
+    def test_good_config_passes_check(self, tmp_path: Path) -> None:
+        """`logfan check` on a valid config: exit 0 and a one-line summary."""
+        done = run_logfan("check", "-c", str(write(tmp_path, GOOD)))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.decode().endswith("OK: 2 sink(s): all (file), console (console)\n")
+
+
+class TestShippedConfigs:
+    """The configs in conf/ are valid."""
+
+    @pytest.mark.parametrize("name", ["logfan.yaml", "rabbitmq.yaml"])
+    def test_shipped_config_is_valid(self, name: str) -> None:
+        """Each shipped config passes `logfan check`."""
+        path = Path(__file__).parents[2] / "conf" / name
+        done = run_logfan("check", "-c", str(path))
+        assert done.returncode == 0, done.stderr
