@@ -209,9 +209,10 @@ class Options:
         source text in ``source_text`` so both mean 0o640 here. An int without source text
         (built in Python) is taken as the mode itself.
         """
-        value = self._take(key, default)
-        if value is default and key not in self._values:
+        if key not in self._values:
+            self._known.add(key)
             return default
+        value = self._take(key, default)
         text: str | None = getattr(value, "source_text", None)
         if text is None and isinstance(value, str):
             text = value

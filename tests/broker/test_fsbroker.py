@@ -53,9 +53,11 @@ BINDER = (
     PRELUDE
     + """
 import os
+channel = conn.channel()
+print("ready", flush=True)
 while not os.path.exists(sys.argv[3]):
-    time.sleep(0.001)
-Queue(sys.argv[2], exchange=ex, durable=True)(conn.channel()).declare()
+    time.sleep(0.0005)
+Queue(sys.argv[2], exchange=ex, durable=True)(channel).declare()
 """
 )
 
@@ -488,13 +490,13 @@ class TestConcurrency:
             assert sorted(records) == expected, name
 
     def test_concurrent_binds_all_kept(
-        self, conn: Connection, root: Path, children: list[subprocess.Popen[str]]
+        self, conn: Connection, root: Path, tmp_path: Path, children: list[subprocess.Popen[str]]
     ) -> None:
         """8 processes binding queues to one new exchange at once: every binding is kept."""
-        go = root / "go"
+        go = tmp_path / "go"
         names = {f"logfan.sink{i}" for i in range(8)}
         children.extend(child(BINDER, root, name, go) for name in names)
-        time.sleep(1)  # let them all start and wait on the go file (not a timing assertion)
+        assert [p.stdout.readline() if p.stdout else "" for p in children] == ["ready\n"] * 8
         go.touch()
         assert [p.wait() for p in children] == [0] * len(names)
         assert {row.queue for row in conn.channel().get_table("logs")} == names

@@ -50,10 +50,12 @@ class TestLoadConfig:
     def test_file_mode_written_in_octal_means_octal(self, tmp_path: Path) -> None:
         """``mode: 0600`` and ``mode: 600`` both mean 0o600 (plain YAML reads 600 as 0o1130)."""
         from logfan.daemon.config import build_sink
+        from logfan.sinks.file import FileSink
 
         for written in ("0600", "600", '"0600"'):
             text = GOOD.replace("mode: 0600", f"mode: {written}")
             sink = build_sink(load_config(str(write(tmp_path, text))).sinks[0])
+            assert isinstance(sink, FileSink)
             assert sink.mode == 0o600, written
 
     def test_config_path_order(self, monkeypatch: pytest.MonkeyPatch) -> None:
