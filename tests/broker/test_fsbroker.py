@@ -41,8 +41,8 @@ worker, count, size = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 i = 0
 while count == 0 or i < count:
     body = json.dumps({"w": worker, "i": i, "pad": "x" * size}).encode()
-    producer.publish(body, exchange=ex, routing_key="", content_type="x/y",
-                     content_encoding="binary", delivery_mode=2, declare=[ex])
+    producer.publish(body, exchange=ex, routing_key="", delivery_mode=2, declare=[ex],
+                     content_type="application/vnd.logfan.v1+json", content_encoding="binary")
     print(i, flush=True)
     i += 1
 """
@@ -157,23 +157,22 @@ def children() -> Iterator[list[subprocess.Popen[str]]]:
 
 class TestPublish:
     def test_writes_tmp_then_renames(self, conn: Connection, root: Path, monkeypatch: Any) -> None:
-        """A publish writes <stem>.tmp and renames it to <stem>.msg in the queue's folder."""
+        """A publish writes <stem>.tmp completely, then renames it to <stem>.msg in its folder."""
         declare(conn, "logfan.file1")
-        renames: list[tuple[str, str]] = []
+        renames: list[tuple[Path, Path, bytes]] = []
         real_rename = os.rename
 
         def spy(src: Any, dst: Any) -> None:
-            renames.append((str(src), str(dst)))
+            renames.append((Path(src), Path(dst), Path(src).read_bytes()))
             real_rename(src, dst)
 
         monkeypatch.setattr(os, "rename", spy)
-        publish(conn, b"{}")
-        folder = str(root / "queues" / "logfan.file1")
-        assert [(Path(s).parent, Path(d).parent) for s, d in renames] == [(Path(folder),) * 2]
-        src, dst = renames[0]
-        assert src.endswith(".tmp")
-        assert dst.endswith(".msg")
-        assert [p.name for p in files(root / "queues")] == [Path(dst).name]
+        publish(conn, b"whole body")
+        ((src, dst, content),) = renames
+        assert src.parent == dst.parent == root / "queues" / "logfan.file1"
+        assert (src.suffix, dst.suffix, src.stem) == (".tmp", ".msg", dst.stem)
+        assert json.loads(content)["body"]  # the file was complete before it got its final name
+        assert files(root / "queues") == [dst]
 
     def test_get_ignores_half_written_tmp(self, conn: Connection, root: Path) -> None:
         """A .tmp left by a publisher that died mid-write is never delivered, even if oldest."""
@@ -299,7 +298,7 @@ class TestGet:
         figures = []
         for depth in (1_000, 100_000):
             with connect(root / str(depth)) as connection:
-                declare(connection, "logfan.file1", "logfan.other")
+                declare(connection, "logfan.file1")
                 channel = connection.channel()
                 payload = channel.prepare_message(b"x" * 200, content_type=CONTENT_TYPE)
                 channel._inplace_augment_message(payload, "", "logfan.file1")
@@ -332,7 +331,11 @@ class TestSettle:
         assert not files(root / "inflight", ".msg")
         assert not files(root / "queues")
 
-    @pytest.mark.parametrize("give_back", [lambda m: m.requeue(), lambda m: m.reject(requeue=True)])
+    @pytest.mark.parametrize(
+        "give_back",
+        [lambda m: m.requeue(), lambda m: m.reject(requeue=True)],
+        ids=["requeue", "reject-requeue"],
+    )
     def test_requeue_moves_back_without_copy(
         self, conn: Connection, root: Path, give_back: Callable[[Any], None]
     ) -> None:
