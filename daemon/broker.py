@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kombu import Connection, Exchange, Queue
@@ -49,10 +50,36 @@ def exchange(broker: BrokerConfig) -> Exchange:
     )
 
 
+def queue_arguments(sink: SinkConfig) -> dict[str, Any]:
+    """The sink queue's arguments: only a bound (``max_queue``) adds any.
+
+    A full queue drops its oldest messages into the sink's dead-letter queue (``drop-head``),
+    never ``reject-publish``: that would nack the whole fanout publish and make the emitter
+    resend the line to every other sink too.
+    """
+    if sink.max_queue is None and sink.max_queue_bytes is None:
+        return {}
+    args: dict[str, Any] = {
+        "x-overflow": "drop-head",
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": sink.dead_queue,
+    }
+    if sink.max_queue is not None:
+        args["x-max-length"] = sink.max_queue
+    if sink.max_queue_bytes is not None:
+        args["x-max-length-bytes"] = sink.max_queue_bytes
+    return args
+
+
 def sink_queue(broker: BrokerConfig, sink: SinkConfig) -> Queue:
     """The sink's durable queue, bound to the exchange."""
     return Queue(
-        sink.queue, exchange=exchange(broker), routing_key="", durable=True, auto_delete=False
+        sink.queue,
+        exchange=exchange(broker),
+        routing_key="",
+        durable=True,
+        auto_delete=False,
+        queue_arguments=queue_arguments(sink) or None,
     )
 
 
@@ -61,11 +88,27 @@ def dead_queue(sink: SinkConfig) -> Queue:
     return Queue(sink.dead_queue, exchange=Exchange(""), routing_key=sink.dead_queue, durable=True)
 
 
-def declare(conn: Connection, broker: BrokerConfig, sinks: list[SinkConfig]) -> Any:
+def mismatch_advice(broker: BrokerConfig, sink: SinkConfig) -> str:
+    """What to tell a person whose queue exists with other arguments than the config's."""
+    return (
+        f"queue {sink.queue} exists with other arguments than the config asks for "
+        f"({queue_arguments(sink) or 'none'}); logfan keeps using it as it is. To apply the "
+        f"new settings, stop logfan, let the queue drain or move its messages, then delete it "
+        f"(rabbitmqctl delete_queue {sink.queue}) and start logfan again"
+    )
+
+
+def declare(
+    conn: Connection,
+    broker: BrokerConfig,
+    sinks: list[SinkConfig],
+    warn: Callable[[str], None] | None = None,
+) -> Any:
     """Declare the exchange and each sink's queue (bound) and dead-letter queue; return a channel.
 
-    An exchange that already exists is taken as it is, whatever its durability, so logfan joins
-    an existing deployment instead of failing with PRECONDITION_FAILED.
+    Whatever already exists is taken as it is: an exchange of other durability, or a queue
+    declared with other arguments (``warn`` is told how to migrate), so a changed config never
+    turns into a daemon that crash-loops on PRECONDITION_FAILED.
     """
     channel = conn.channel()
     try:
@@ -74,6 +117,15 @@ def declare(conn: Connection, broker: BrokerConfig, sinks: list[SinkConfig]) -> 
         channel = conn.channel()  # a failed passive declare closes the channel
         exchange(broker).maybe_bind(channel).declare()
     for sink in sinks:
-        sink_queue(broker, sink).maybe_bind(channel).declare()
+        queue = sink_queue(broker, sink)
+        try:
+            queue.maybe_bind(channel).declare()
+        except conn.channel_errors as exc:
+            if getattr(exc, "reply_code", None) != 406:
+                raise
+            channel = conn.channel()
+            channel.queue_bind(sink.queue, broker.exchange, routing_key="")
+            if warn is not None:
+                warn(mismatch_advice(broker, sink))
         dead_queue(sink).maybe_bind(channel).declare()
     return channel

@@ -41,6 +41,12 @@ class SinkConfig:
     type: str
     options: Mapping[str, Any]
     line: int | None = None
+    #: tries of a batch failing with anything but RetryableSinkError before its lines are
+    #: tried one by one and the failing ones dead-lettered.
+    max_retries: int = 5
+    #: bound of the queue, in messages (int) or bytes; the oldest overflow is dead-lettered.
+    max_queue: int | None = None
+    max_queue_bytes: int | None = None
 
     @property
     def queue(self) -> str:
@@ -123,6 +129,25 @@ def _broker(doc: Document, raw: Any) -> BrokerConfig:
     )
 
 
+_SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
+_UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
+
+
+def _max_queue(doc: Document, key: tuple[str, ...], value: Any) -> tuple[int | None, int | None]:
+    """``max_queue: 100000`` (messages) or ``max_queue: 512MiB`` (bytes); None: unbounded."""
+    if value is None:
+        return None, None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return int(value), None
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match and int(match.group(1)) >= 1:
+        return None, int(match.group(1)) * _UNITS[match.group(2)]
+    raise doc.error(
+        (*key, "max_queue"),
+        f"expected a number of messages (100000) or a size (512MiB, 1GB), got {value!r}",
+    )
+
+
 def _sink(doc: Document, name: str, raw: Any) -> SinkConfig:
     key = ("sinks", name)
     if not SINK_NAME.match(name):
@@ -132,7 +157,19 @@ def _sink(doc: Document, name: str, raw: Any) -> SinkConfig:
     type_name = raw.get("type")
     if not isinstance(type_name, str):
         raise doc.error((*key, "type"), "every sink needs a 'type' (a sink type name)")
-    sink_config = SinkConfig(name, type_name, raw, doc.line(key))
+    retries = raw.get("max_retries", 5)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
+        raise doc.error((*key, "max_retries"), f"expected a whole number >= 1, got {retries!r}")
+    max_queue, max_queue_bytes = _max_queue(doc, key, raw.get("max_queue"))
+    sink_config = SinkConfig(
+        name,
+        type_name,
+        raw,
+        doc.line(key),
+        max_retries=int(retries),
+        max_queue=max_queue,
+        max_queue_bytes=max_queue_bytes,
+    )
     try:
         build_sink(sink_config)
     except LookupError as exc:

@@ -13,7 +13,8 @@ from kombu.messaging import Consumer, Producer
 from logfan.daemon import broker
 from logfan.daemon.brokerurl import redact
 from logfan.daemon.config import BrokerConfig, SinkConfig
-from logfan.daemon.envelope import CONTENT_TYPE, decode, encode
+from logfan.daemon.deadletter import publish_dead
+from logfan.daemon.envelope import decode
 from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
 
 #: how long to wait for more messages before writing what has arrived.
@@ -21,6 +22,8 @@ LINGER = 0.01
 IDLE_WAIT = 1.0
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
+#: how often a bounded queue's dead-letter queue is checked for overflow drops.
+OVERFLOW_CHECK = 2.0
 
 
 class SinkStats:
@@ -31,8 +34,9 @@ class SinkStats:
         self.messages = 0
         self.redelivered = 0
         self.dead_lettered = 0
+        self.dropped = 0
         self.retries = 0
-        self.reconnects = 0
+        self.connects = 0
         self.last_error: str | None = None
         self.state = "starting"
         self.progress_at = time.monotonic()
@@ -43,9 +47,10 @@ class SinkConsumer(threading.Thread):
 
     Messages are gathered into a batch (up to ``prefetch``, or until nothing more arrives within
     a short linger), decoded, written and flushed by the sink, and only then acknowledged.
-    A retryable sink error keeps the batch and retries it after an exponential, jittered
-    back-off while the connection keeps being served (heartbeats). A permanent error sends the
-    offending lines to ``logfan.<sink>.dead``.
+    RetryableSinkError (the target is down) keeps the batch and retries it after exponential,
+    jittered back-off, forever, while the connection keeps being served (heartbeats).
+    PermanentSinkError, or any other error ``max_retries`` times in a row, has the batch's lines
+    tried one by one; the ones that still fail go to ``logfan.<sink>.dead``.
     """
 
     def __init__(self, broker_config: BrokerConfig, sink_config: SinkConfig, sink: Sink) -> None:
@@ -57,9 +62,14 @@ class SinkConsumer(threading.Thread):
         self.log = structlog.get_logger("logfan.consumer").bind(sink=sink_config.name)
         self._stop_event = threading.Event()
         self._pending: list[Any] = []
+        self._attempts = 0
         self._retry_at = 0.0
         self._backoff = BACKOFF_MIN
         self._sink_open = False
+        self._down_since: float | None = None
+        self._producer: Any = None
+        self._embedded = False
+        self._overflow = _OverflowWatch(self)
 
     def stop(self) -> None:
         """Ask the thread to finish its current batch and return."""
@@ -77,55 +87,75 @@ class SinkConsumer(threading.Thread):
             started = time.monotonic()
             try:
                 self._session()
-            except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure; it logs and retries
-                self.stats.state = "disconnected"
-                self.stats.last_error = redact(str(exc)) or type(exc).__name__
-                self.log.warning(
-                    "consumer disconnected",
-                    error=self.stats.last_error,
-                    error_type=type(exc).__name__,
-                    retry_in=round(delay, 2),
-                )
-                self._pending.clear()  # unacked: the broker redelivers them
+            except Exception as exc:  # noqa: BLE001 - the thread outlives any failure; it logs
+                self._disconnected(exc, delay)
                 self._stop_event.wait(delay)
                 delay = min(BACKOFF_MAX, delay * 2) if time.monotonic() - started < 60 else 0.5
         self._close_sink()
         self.stats.state = "stopped"
 
+    def _disconnected(self, exc: Exception, delay: float) -> None:
+        self._pending = []  # unacked: the broker delivers them again
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+        self.stats.state = "disconnected"
+        self.stats.last_error = redact(str(exc)) or type(exc).__name__
+        self.log.warning(
+            "consumer disconnected",
+            error=self.stats.last_error,
+            error_type=type(exc).__name__,
+            retry_in=round(delay, 2),
+        )
+
     def _session(self) -> None:
-        with broker.connect(self.broker_config) as conn:
-            conn.ensure_connection(max_retries=1)
-            channel = broker.declare(conn, self.broker_config, [self.sink_config])
-            queue = broker.sink_queue(self.broker_config, self.sink_config)
+        options = {"confirm_publish": True}  # dead letters are confirmed before the ack
+        with broker.connect(self.broker_config, transport_options=options) as conn:
+            conn.ensure_connection(max_retries=1, timeout=self.broker_config.connect_timeout)
+            channel = broker.declare(
+                conn, self.broker_config, [self.sink_config], warn=self._warn_mismatch
+            )
             consumer = Consumer(
                 channel,
-                queues=[queue],
-                on_message=self._on_message,
+                queues=[broker.sink_queue(self.broker_config, self.sink_config)],
+                on_message=self._pending.append,
                 prefetch_count=self.broker_config.prefetch,
                 no_ack=False,
+                auto_declare=False,
             )
             self._producer = Producer(channel)
             self._embedded = broker.is_embedded(conn)
             with consumer:
-                if self.stats.reconnects or self.stats.state == "disconnected":
-                    self.log.info("consumer reconnected", url=redact(conn.as_uri()))
-                self.stats.reconnects += 1
-                self.stats.state = "consuming"
-                self._serve(conn)
+                self._connected(conn)
+                self._serve(conn, consumer)
                 if self._pending and time.monotonic() >= self._retry_at:
                     self._write_pending()  # graceful stop: what is in hand is written and acked
 
-    def _serve(self, conn: Any) -> None:
+    def _warn_mismatch(self, advice: str) -> None:
+        self.log.error("queue arguments differ from the config", advice=advice)
+
+    def _connected(self, conn: Any) -> None:
+        self.stats.connects += 1
+        self.stats.state = "retrying" if self._retry_at else "consuming"
+        url = redact(conn.as_uri())
+        if self._down_since is None:
+            self.log.info("consumer connected", url=url, queue=self.sink_config.queue)
+        else:
+            down = round(time.monotonic() - self._down_since, 3)
+            self.log.info("consumer reconnected", url=url, down_for=down)
+            self._down_since = None
+
+    def _serve(self, conn: Any, consumer: Consumer) -> None:
         while not self.stopping:
+            consumer.on_message = self._pending.append  # the list is replaced after each batch
             wait = max(self._retry_at - time.monotonic(), LINGER)
-            timeout = wait if self._pending else IDLE_WAIT
             try:
-                conn.drain_events(timeout=timeout)
+                conn.drain_events(timeout=wait if self._pending else IDLE_WAIT)
                 arrived = True
             except TimeoutError:
                 arrived = False
                 if not self._embedded:
                     conn.heartbeat_check()
+            self._overflow.check(consumer.channel)
             if not self._pending or time.monotonic() < self._retry_at:
                 continue
             if not arrived or len(self._pending) >= self.broker_config.prefetch:
@@ -141,48 +171,84 @@ class SinkConsumer(threading.Thread):
             self._sink_open = False
             try:
                 self.sink.close()
-            except Exception as exc:  # noqa: BLE001 - closing is best effort; the data is already acked
+            except Exception as exc:  # noqa: BLE001 - closing is best effort
                 self.log.warning("sink close failed", error=str(exc))
 
     def _records(self, message: Any) -> list[Record]:
-        props = dict(message.properties)
-        return decode(message.body, message.content_type, props)
+        return decode(message.body, message.content_type, dict(message.properties))
 
     def _write_pending(self) -> None:
         batch = self._pending
-        records: list[Record] = []
-        for message in batch:
-            records.extend(self._records(message))
+        records = [record for message in batch for record in self._records(message)]
         try:
             self._open_sink()
             self.sink.write(records)
             self.sink.flush()
-        except PermanentSinkError as exc:
-            self._dead_letter_batch(batch, str(exc))
-        except Exception as exc:  # noqa: BLE001 - retryable, or a plugin bug: keep the batch and back off
+        except RetryableSinkError as exc:
             self._failed(exc)
             return
+        except Exception as exc:  # noqa: BLE001 - a refused line or a plugin bug: counted
+            self._attempts += 1
+            if (
+                not isinstance(exc, PermanentSinkError)
+                and self._attempts < self.sink_config.max_retries
+            ):
+                self._failed(exc)
+                return
+            if not self._isolate(records, exc):
+                return
+        self._done(batch, len(records))
+
+    def _isolate(self, records: list[Record], first: Exception) -> bool:
+        """Write the lines one by one, dead-lettering those the sink refuses; False: retry later."""
+        self.log.warning(
+            "batch refused; trying its lines one by one",
+            error=str(first),
+            attempts=self._attempts,
+            lines=len(records),
+        )
+        for record in records:
+            try:
+                self._open_sink()
+                self.sink.write([record])
+                self.sink.flush()
+            except RetryableSinkError as exc:
+                self._failed(exc)
+                return False
+            except Exception as exc:  # noqa: BLE001 - this line is the one the sink refuses
+                publish_dead(
+                    self._producer, self.sink_config, record, f"{type(exc).__name__}: {exc}"
+                )
+                self.stats.dead_lettered += 1
+                self.log.error(  # noqa: TRY400 - the reason says it; no traceback per line
+                    "line dead-lettered",
+                    reason=str(exc),
+                    queue=self.sink_config.dead_queue,
+                    msgid=record.msgid,
+                )
+        return True
+
+    def _done(self, batch: list[Any], lines: int) -> None:
         self._ack(batch)
-        self.stats.delivered += len(records)
+        self.stats.delivered += lines
         self.stats.messages += len(batch)
         self.stats.redelivered += sum(1 for m in batch if m.delivery_info.get("redelivered"))
         self.stats.progress_at = time.monotonic()
         if self.stats.state == "retrying":
             self.log.info("sink recovered", retries=self.stats.retries)
-            self.stats.state = "consuming"
+        self.stats.state = "consuming"
+        self._attempts = 0
         self._backoff = BACKOFF_MIN
         self._retry_at = 0.0
         self._pending = []
 
-    def _on_message(self, message: Any) -> None:
-        self._pending.append(message)
-
     def _failed(self, exc: Exception) -> None:
-        kind = "retryable" if isinstance(exc, RetryableSinkError) else type(exc).__name__
         self.stats.retries += 1
         self.stats.last_error = str(exc)
         if self.stats.state != "retrying":
-            self.log.warning("sink write failed; retrying", error=str(exc), kind=kind)
+            self.log.warning(
+                "sink write failed; retrying", error=str(exc), error_type=type(exc).__name__
+            )
             self.stats.state = "retrying"
         self._close_sink()
         self._retry_at = time.monotonic() + self._backoff * random.uniform(0.75, 1.25)  # noqa: S311
@@ -197,33 +263,39 @@ class SinkConsumer(threading.Thread):
         else:
             batch[-1].channel.basic_ack(batch[-1].delivery_tag, multiple=True)
 
-    def _dead_letter_batch(self, batch: list[Any], reason: str) -> None:
-        """Find the lines the sink refuses, one by one, and dead-letter only those."""
-        for message in batch:
-            for record in self._records(message):
-                try:
-                    self.sink.write([record])
-                    self.sink.flush()
-                except PermanentSinkError as exc:
-                    self._dead_letter(record, str(exc) or reason)
 
-    def _dead_letter(self, record: Record, reason: str) -> None:
-        body = encode(
-            [(record.timestamp, record.message, record.severity)],
-            msg_id=record.msgid,
-            host=record.host,
-            tag=record.tag,
-            pid=int(record.pid) if record.pid.isdigit() else 0,
-            severity=record.severity,
-        )
-        self._producer.publish(
-            body,
-            exchange="",
-            routing_key=self.sink_config.dead_queue,
-            content_type=CONTENT_TYPE,
-            content_encoding="binary",
-            delivery_mode=2,
-            headers={"x-logfan-error": reason[:1000], "x-logfan-sink": self.sink_config.name},
-        )
-        self.stats.dead_lettered += 1
-        self.log.error("line dead-lettered", reason=reason, queue=self.sink_config.dead_queue)
+class _OverflowWatch:
+    """Notices a bounded queue dropping its oldest lines, and warns once per episode."""
+
+    def __init__(self, owner: SinkConsumer) -> None:
+        self.owner = owner
+        self.bounded = owner.sink_config.max_queue or owner.sink_config.max_queue_bytes
+        self.next_check = 0.0
+        self.last_count: int | None = None
+        self.last_dead_lettered = 0
+        self.in_episode = False
+
+    def check(self, channel: Any) -> None:
+        now = time.monotonic()
+        if not self.bounded or now < self.next_check:
+            return
+        self.next_check = now + OVERFLOW_CHECK
+        dead = self.owner.sink_config.dead_queue
+        count = int(channel.queue_declare(queue=dead, passive=True).message_count)
+        ours = self.owner.stats.dead_lettered - self.last_dead_lettered
+        self.last_dead_lettered = self.owner.stats.dead_lettered
+        dropped = 0 if self.last_count is None else max(0, count - self.last_count - ours)
+        self.last_count = count
+        if dropped:
+            self.owner.stats.dropped += dropped
+            if not self.in_episode:
+                self.owner.log.warning(
+                    "queue full: dropping its oldest lines into the dead-letter queue",
+                    queue=self.owner.sink_config.queue,
+                    dead_queue=dead,
+                    max_queue=self.bounded,
+                )
+            self.in_episode = True
+        elif self.in_episode:
+            self.owner.log.info("queue no longer full", dropped_total=self.owner.stats.dropped)
+            self.in_episode = False

@@ -132,8 +132,8 @@ class Options:
     ``finish()`` refuses keys nobody read, listing the valid ones.
     """
 
-    #: keys every sink accepts and the daemon reads itself.
-    COMMON: ClassVar[frozenset[str]] = frozenset({"type"})
+    #: keys every sink accepts and the daemon reads itself (see logfan.daemon.config).
+    COMMON: ClassVar[frozenset[str]] = frozenset({"type", "max_retries", "max_queue"})
 
     def __init__(self, sink: str, values: Mapping[str, Any]) -> None:
         self.sink = sink
