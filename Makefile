@@ -25,6 +25,7 @@ test-venv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=strict
+	$(BIN)/pip install -q ./tests/plugins/logfan-testsinks
 
 debs:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -50,6 +51,7 @@ lint:
 typecheck:
 	$(BIN)/mypy -p logfan.daemon -p logfan.sinks
 	$(BIN)/mypy tests $$(ls bench/*.py 2>/dev/null)
+	cd tests/plugins/logfan-testsinks && ../../../$(BIN)/mypy --strict logfan_testsinks.py
 
 pytest:
 	$(BIN)/pytest

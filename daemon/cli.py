@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +26,14 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config file; exit 0 if it is valid")
     check.add_argument("-c", "--config", help=config_help)
+
+    dead = sub.add_parser("dead", help="list a sink's dead-lettered lines, or replay them")
+    dead.add_argument("-c", "--config", help=config_help)
+    dead.add_argument("sink", help="the sink's name in the config")
+    dead.add_argument(
+        "--replay", action="store_true", help="send them back to this sink's queue only"
+    )
+    dead.add_argument("--limit", type=int, default=None, metavar="N", help="at most N messages")
 
     emit = sub.add_parser("emit", help="publish lines: the words given, or stdin line by line")
     emit.add_argument("-c", "--config", help=config_help)
@@ -50,13 +59,41 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dead(args: argparse.Namespace) -> int:
+    from logfan.daemon import deadletter  # noqa: PLC0415 - emit and check stay light
+    from logfan.sinks.template import Template, control_filter  # noqa: PLC0415
+
+    config = load_config(config_path(args.config))
+    sinks = {s.name: s for s in config.sinks}
+    if args.sink not in sinks:
+        names = ", ".join(sinks)
+        raise LogfanError(f"no sink {args.sink!r} in {config.path}; its sinks are: {names}")
+    sink = sinks[args.sink]
+    if args.replay:
+        lines = deadletter.replay_dead(config.broker, sink, args.limit)
+        print(f"replayed {lines} line(s) from {sink.dead_queue} to {sink.queue}")
+        return 0
+    template = Template("{timestamp} {host} {tag}[{pid}] {severity}: {message}")
+    clean = control_filter("escape")
+    entries = deadletter.list_dead(config.broker, sink, args.limit)
+    for record, reason in entries:
+        print(f"{template.render(record, clean)}\t# {clean(reason)}")
+    print(f"{len(entries)} dead-lettered line(s) in {sink.dead_queue}", file=sys.stderr)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    # A stop asked for while starting up is kept, not fatal: the supervisor honours it.
+    early: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda n, _frame: early.append(n))
     from logfan.daemon import logs  # noqa: PLC0415 - emit and check stay light
     from logfan.daemon.supervisor import Supervisor  # noqa: PLC0415
 
     json_output = {"auto": None, "json": True, "console": False}[args.log_format]
     logs.configure(json_output=json_output, level=args.log_level)
-    return Supervisor(load_config(config_path(args.config))).run()
+    supervisor = Supervisor(load_config(config_path(args.config)))
+    return supervisor.run(early[0] if early else None)
 
 
 def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfig]]:
@@ -121,7 +158,7 @@ def _emit(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``logfan`` console script."""
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "check": _check, "emit": _emit}[args.command]
+    handler = {"run": _run, "check": _check, "emit": _emit, "dead": _dead}[args.command]
     try:
         return handler(args)
     except ConfigError as exc:

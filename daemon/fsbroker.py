@@ -3,15 +3,38 @@
 Layout under the ``root`` transport option (created as needed)::
 
     root/control/<exchange>.exchange    bindings in kombu's format, guarded by flock
-    root/queues/<queue>/<stamp>.msg     ready messages; stamps (ns, pid, counter) sort by publish
+    root/control/queues/<queue>.json    the arguments a queue was last declared with (its bounds)
+    root/queues/<queue>/<stem>.msg      ready messages; the stem is <stamp>-<body bytes>, and stamps
+                                        (ns, pid, counter) sort by publish
     root/inflight/<owner>/<queue>/      claimed, unsettled messages of one live connection
 
-A publish writes ``<stamp>.tmp`` then renames it to ``<stamp>.msg``: no reader sees half a message.
+A publish writes ``<stem>.tmp`` then renames it to ``<stem>.msg``: no reader sees half a message.
 A get lists its queue's folder once, keeps the sorted names, and claims the next by renaming it
 into its connection's in-flight folder, whose ``owner.lock`` stays flocked while it lives. Ack
 deletes the claimed file; requeue, reject(requeue=True) and channel close rename it back under its
-stamp as ``.redelivered.msg``. A transport opening its first channel returns the claims of every
+stem as ``.redelivered.msg``. A transport opening its first channel returns the claims of every
 owner whose lock is free (the process died, even by SIGKILL) to their queues: at-least-once.
+
+Bounded queues, as on RabbitMQ: a queue declared with ``x-max-length`` (messages) and/or
+``x-max-length-bytes`` (the total of the message bodies as published, without properties or
+headers) keeps only its newest messages. After a publish makes it exceed a bound, the oldest
+messages (in name order) are dead-lettered: with ``x-dead-letter-exchange: ""`` they move to the
+queue named by ``x-dead-letter-routing-key`` (else by the message's own routing key) with an
+``x-death`` header whose first entry says ``reason: maxlen``; without a dead-letter exchange they
+are deleted. Only ``x-overflow: drop-head`` (the default) and the default exchange as dead-letter
+exchange are supported; other values are refused when the queue is declared. Other arguments are
+stored and ignored. Like RabbitMQ, only ready messages count: claimed (unacknowledged) ones do
+not. Unlike RabbitMQ, declaring a queue again with other arguments is not an error: the last
+declaration wins (an empty one removes the bounds), so a changed config never bricks a queue.
+Rejected messages are not dead-lettered (logfan's consumer dead-letters lines itself).
+
+Every publishing process enforces the bounds stored under ``control/queues``. A dead-lettered
+message is first claimed like a get (so a consumer or another publisher can never take it too),
+rewritten with its ``x-death`` header into the dead-letter folder (``.tmp`` then rename), and only
+then deleted from the claim: a crash in between returns the claim to its queue, so a message may
+be dead-lettered and also kept, never lost. The bound is exact when the publishing connections
+are closed; while several processes publish at once a queue may briefly exceed it (see
+``Bounds``). Dead-lettered messages do not trigger their dead-letter queue's own bounds.
 
 Transport options: ``root`` (required); ``polling_interval`` (seconds between empty polls, default
 0.05); ``fsync`` (default False): when true a publish fsyncs the message file and its folder
@@ -25,23 +48,28 @@ Without it a crashed process loses nothing; a power loss may lose recent message
 from __future__ import annotations
 
 import fcntl
+import heapq
 import itertools
+import json
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem, virtual
+from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.json import dumps, loads
 
-__all__ = ["Channel", "Message", "QoS", "Transport"]
+__all__ = ["Bounds", "Channel", "Limits", "Message", "QoS", "Transport"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +81,9 @@ _TMP = ".tmp"
 _LOCK = "owner.lock"
 #: a ``.tmp`` this old belongs to a publisher that died between writing and renaming it
 _STALE_TMP_SECONDS = 60.0
+#: a publisher lists a bounded queue's folder again after publishing this fraction of what the
+#: queue held after its last listing (see ``Bounds``)
+_RELIST_FRACTION = 16
 
 
 class _Stamps:
@@ -75,6 +106,37 @@ def _redelivered(name: str) -> str:
     return name.partition(".")[0] + _REDELIVERED
 
 
+def _body_size(payload: Payload) -> int:
+    """The bytes of the body as published (what RabbitMQ's x-max-length-bytes counts)."""
+    body = payload.get("body")
+    encoding = payload.get("properties", {}).get("body_encoding")
+    if isinstance(body, str) and encoding == "base64":  # kombu's default for virtual transports
+        return len(body) * 3 // 4 - (len(body) - len(body.rstrip("=")))
+    if isinstance(body, str):
+        return len(body.encode("utf-8", "surrogatepass"))
+    if isinstance(body, bytes | bytearray):
+        return len(body)
+    return len(dumps(body).encode())
+
+
+def _size_of(folder: Path, name: str) -> int:
+    """The body size a message file's name records; its file size if the name does not say."""
+    parts = name.partition(".")[0].split("-")
+    if len(parts) == 4 and parts[3].isdigit():
+        return int(parts[3])
+    try:
+        return (folder / name).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
+
+
 def _scan(folder: Path) -> list[os.DirEntry[str]]:
     try:
         return list(os.scandir(folder))
@@ -94,6 +156,49 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _write_file(folder: Path, tmp_name: str, name: str, data: bytes, fsync: bool) -> None:
+    """Write ``data`` to ``folder/tmp_name``, then rename it to ``folder/name``."""
+    tmp = folder / tmp_name
+    try:
+        f = tmp.open("xb")
+    except FileNotFoundError:  # queue folder deleted or never declared: keep the message
+        folder.mkdir(parents=True, exist_ok=True)
+        f = tmp.open("xb")
+    with f:
+        f.write(data)
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
+    os.rename(tmp, folder / name)
+    if fsync:
+        _fsync_dir(folder)
+
+
+def _add_death(payload: Payload, queue: str, reason: str) -> None:
+    """Record in the headers, as RabbitMQ does, that ``queue`` dead-lettered the message."""
+    headers = payload.get("headers")
+    if not isinstance(headers, dict):
+        headers = payload["headers"] = {}
+    info = payload["properties"]["delivery_info"]
+    exchange, routing_key = str(info.get("exchange") or ""), str(info.get("routing_key") or "")
+    deaths = [d for d in headers.get("x-death") or [] if isinstance(d, dict)]
+    old = next((d for d in deaths if d.get("queue") == queue and d.get("reason") == reason), None)
+    entry: dict[str, Any] = {
+        "count": 1,
+        "reason": reason,
+        "queue": queue,
+        "exchange": exchange,
+        "routing-keys": [routing_key],
+    }
+    if old is not None:  # dead-lettered from this queue for this reason before: count, to front
+        entry = {**old, "count": int(old.get("count") or 0) + 1}
+    entry["time"] = int(time.time())
+    headers["x-death"] = [entry, *(d for d in deaths if d is not old)]
+    for key, value in (("exchange", exchange), ("queue", queue), ("reason", reason)):
+        headers.setdefault(f"x-first-death-{key}", value)
+        headers[f"x-last-death-{key}"] = value
+
+
 def _return_claims(owner: Path, queues: Path) -> None:
     """Move every message claimed under ``owner`` back to its queue, then remove ``owner``."""
     for claimed in _subdirs(owner):
@@ -109,6 +214,264 @@ def _return_claims(owner: Path, queues: Path) -> None:
         (owner / _LOCK).unlink()
     with suppress(OSError):
         owner.rmdir()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A bounded queue's limits, from its declaration arguments, and where its drops go."""
+
+    max_length: int | None = None
+    max_bytes: int | None = None
+    #: None: dropped messages are deleted; "": dead-lettered through the default exchange
+    dead_letter_exchange: str | None = None
+    dead_letter_routing_key: str | None = None
+
+    @classmethod
+    def parse(cls, queue: str, arguments: Mapping[str, Any]) -> Limits | None:
+        """The bounds ``arguments`` set (None: unbounded); ChannelError if they are unsupported."""
+
+        def refuse(key: str, why: str) -> ChannelError:
+            return ChannelError(f"PRECONDITION_FAILED - queue {queue!r}: {key}: {why}")
+
+        lengths: dict[str, int | None] = {}
+        for key in ("x-max-length", "x-max-length-bytes"):
+            value = arguments.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise refuse(key, f"expected a non-negative integer, got {value!r}")
+            lengths[key] = value
+        overflow = arguments.get("x-overflow", "drop-head")
+        if overflow != "drop-head":
+            raise refuse(
+                "x-overflow", f"the embedded broker supports only drop-head, not {overflow!r}"
+            )
+        exchange = arguments.get("x-dead-letter-exchange")
+        if exchange not in (None, ""):
+            raise refuse(
+                "x-dead-letter-exchange",
+                f"the embedded broker dead-letters only through the default exchange '', "
+                f"not {exchange!r}",
+            )
+        routing_key = arguments.get("x-dead-letter-routing-key")
+        if routing_key is not None and exchange is None:
+            raise refuse("x-dead-letter-routing-key", "needs x-dead-letter-exchange too")
+        if routing_key is not None and (
+            not isinstance(routing_key, str)
+            or not routing_key
+            or not Channel._is_valid_exchange_name(routing_key)
+        ):
+            raise refuse("x-dead-letter-routing-key", f"not a valid queue name: {routing_key!r}")
+        if lengths["x-max-length"] is None and lengths["x-max-length-bytes"] is None:
+            return None
+        return cls(lengths["x-max-length"], lengths["x-max-length-bytes"], exchange, routing_key)
+
+    def exceeded(self, count: int, size: int) -> bool:
+        """True if ``count`` ready messages of ``size`` body bytes in all are over a bound."""
+        return (self.max_length is not None and count > self.max_length) or (
+            self.max_bytes is not None and size > self.max_bytes
+        )
+
+    def dead_letter_queue(self, routing_key: str) -> str | None:
+        """Where a dropped message published with ``routing_key`` goes; None: deleted."""
+        if self.dead_letter_exchange is None:
+            return None
+        target = self.dead_letter_routing_key or routing_key
+        return target if target and Channel._is_valid_exchange_name(target) else None
+
+
+@dataclass
+class _Tally:
+    """One process's picture of a bounded queue: exact at its last listing, then estimated."""
+
+    limits: Limits
+    head: deque[tuple[str, int]]  # the oldest names then ready, with body sizes, oldest first
+    count: int  # ready messages
+    size: int  # their body bytes (0 when only the count is bounded)
+    budget: int  # publishes left before the folder is listed again
+
+
+class Bounds:
+    """Keeps the bounded queues one connection publishes to within their limits (drop-head).
+
+    Listing a folder costs about a microsecond per message: too much on every publish into a
+    deep queue. So each bounded queue gets a tally, taken from a listing: the ready count, their
+    bytes, and the oldest names (as many as the next publishes may need to drop). Each publish
+    then adds itself to the tally without listing, and a drop takes the next name of the head.
+    A name that vanished since (a consumer claimed it, another publisher dropped it) has left
+    the queue either way, and is just not counted any more. The folder is listed again after
+    this process published 1/16 of what the queue then held (on every publish while it holds
+    under 16 messages, when listing is cheap): about 16 names listed per publish at any depth,
+    and publishes in other processes are seen within that many publishes. So while P processes
+    publish at once a queue can exceed its bound by about P/16 of it; closing the connection
+    lists and trims each bounded queue it published to, so the bound is exact once they are
+    done (the last of them to list sees every message the others wrote).
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._tallies: dict[str, _Tally] = {}
+        self._limits: dict[str, tuple[tuple[int, int, int], Limits | None]] = {}
+
+    def _file(self, queue: str) -> Path:
+        return self.transport.root / "control" / "queues" / f"{queue}.json"
+
+    def declare(self, queue: str, arguments: Mapping[str, Any]) -> None:
+        """Check ``arguments`` and store them for every process; the last declaration wins."""
+        Limits.parse(queue, arguments)
+        file = self._file(queue)
+        try:
+            data = json.dumps(dict(arguments), sort_keys=True).encode()
+        except (TypeError, ValueError) as exc:
+            raise ChannelError(f"queue {queue!r}: arguments must be JSON values: {exc}") from exc
+        try:
+            unchanged = file.read_bytes() == data
+        except FileNotFoundError:
+            unchanged = not arguments
+        if unchanged:
+            return
+        if not arguments:
+            file.unlink(missing_ok=True)
+            return
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            _write_file(
+                file.parent, f".{uuid.uuid4().hex}{_TMP}", file.name, data, self.transport.fsync
+            )
+        except OSError as exc:
+            raise ChannelError(f"cannot store the arguments of queue {queue!r}: {exc}") from exc
+
+    def limits(self, queue: str) -> Limits | None:
+        """The bounds ``queue`` was last declared with, by any process (None: unbounded)."""
+        file = self._file(queue)
+        try:
+            stat = file.stat()  # about a microsecond: a new declaration is seen at the next put
+        except FileNotFoundError:
+            self._limits.pop(queue, None)
+            return None
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = self._limits.get(queue)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            arguments = json.loads(file.read_bytes())
+            limits = Limits.parse(queue, arguments) if isinstance(arguments, dict) else None
+        except FileNotFoundError:
+            return None
+        except (ValueError, ChannelError) as exc:
+            log.warning("ignoring the unreadable arguments of queue %s in %s: %s", queue, file, exc)
+            limits = None
+        self._limits[queue] = (key, limits)
+        return limits
+
+    def published(self, queue: str, size: int) -> None:
+        """Account for a message of ``size`` body bytes just written to ``queue``; trim it.
+
+        Never raises: the message is safely written, so a failure to trim only delays the bound.
+        """
+        try:
+            limits = self.limits(queue)
+            if limits is None:
+                self._tallies.pop(queue, None)
+                return
+            tally = self._tallies.get(queue)
+            if tally is not None and tally.budget > 0 and tally.limits == limits:
+                tally.count += 1
+                tally.size += size
+                tally.budget -= 1
+                self._trim(queue, tally)
+            else:
+                self._trim(queue, self._list(queue, limits))  # the listing counts the new one
+        except OSError as exc:
+            log.warning("cannot keep queue %s within its bounds: %s", queue, exc)
+
+    def forget(self, queue: str) -> None:
+        """Drop the tally of ``queue`` (purged): the next publish lists it again."""
+        self._tallies.pop(queue, None)
+
+    def finish(self) -> None:
+        """List and trim, exactly, every bounded queue this connection published to."""
+        tallies, self._tallies = self._tallies, {}
+        for queue in tallies:
+            try:
+                limits = self.limits(queue)
+                if limits is not None:
+                    self._trim(queue, self._list(queue, limits))
+            except OSError as exc:
+                log.warning("cannot keep queue %s within its bounds: %s", queue, exc)
+        self._tallies.clear()
+
+    def _list(self, queue: str, limits: Limits) -> _Tally:
+        folder = self.transport.root / "queues" / queue
+        names = [n for n in _listdir(folder) if n.endswith(_READY)]
+        count = len(names)
+        if limits.max_bytes is None:
+            keep = min(count, limits.max_length if limits.max_length is not None else count)
+            budget = max(1, keep // _RELIST_FRACTION)
+            oldest = heapq.nsmallest(count - keep + budget, names)
+            return _Tally(limits, deque((name, 0) for name in oldest), count, 0, budget)
+        names.sort()
+        sizes = [_size_of(folder, name) for name in names]
+        total = left = sum(sizes)
+        drop = 0
+        while drop < count and limits.exceeded(count - drop, left):
+            left -= sizes[drop]
+            drop += 1
+        budget = max(1, (count - drop) // _RELIST_FRACTION)
+        head = deque(zip(names[: drop + budget], sizes[: drop + budget], strict=True))
+        return _Tally(limits, head, count, total, budget)
+
+    def _trim(self, queue: str, tally: _Tally) -> None:
+        self._tallies[queue] = tally
+        while tally.limits.exceeded(tally.count, tally.size):
+            if not tally.head:  # dropped all it knew and still over: others published
+                tally = self._tallies[queue] = self._list(queue, tally.limits)
+                if not tally.head:
+                    return
+                continue
+            name, size = tally.head.popleft()
+            self._drop(queue, name, tally.limits)
+            tally.count -= 1  # dropped, or vanished: gone from the ready messages either way
+            tally.size -= size
+
+    def _drop(self, queue: str, name: str, limits: Limits) -> None:
+        """Dead-letter (or delete) the message ``name`` of ``queue``, unless it is gone."""
+        transport = self.transport
+        path: Path | None = None
+        for candidate in dict.fromkeys((name, _redelivered(name))):  # maybe requeued since
+            with suppress(FileNotFoundError):
+                path = transport.claim(queue, candidate)
+                break
+        if path is None:
+            return
+        try:
+            payload: Payload = loads(path.read_bytes())
+            info = payload["properties"].setdefault("delivery_info", {})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            transport.park(queue, path)
+            return
+        target = limits.dead_letter_queue(str(info.get("routing_key") or ""))
+        if target is None:
+            path.unlink(missing_ok=True)  # as RabbitMQ does without a dead-letter exchange
+            return
+        _add_death(payload, queue, "maxlen")
+        info.update(exchange=limits.dead_letter_exchange, routing_key=target)
+        payload.pop("redelivered", None)
+        stem = name.partition(".")[0]
+        try:
+            _write_file(
+                transport.root / "queues" / target,
+                f"{stem}.{uuid.uuid4().hex[:8]}{_TMP}",
+                stem + _READY,
+                dumps(payload).encode(),
+                transport.fsync,
+            )
+        except OSError:
+            with suppress(OSError):  # else it goes back when this connection closes
+                os.rename(path, transport.root / "queues" / queue / path.name)
+            raise
+        # a crash before this unlink returns the claim to the queue: a duplicate, never a loss
+        path.unlink(missing_ok=True)
 
 
 class Message(virtual.Message):
@@ -159,13 +522,18 @@ class Channel(filesystem.Channel):
         return self.connection.root / "queues" / queue
 
     def _names(self, queue: str) -> list[str]:
-        try:
-            return [n for n in os.listdir(self._folder(queue)) if n.endswith(_READY)]
-        except FileNotFoundError:
-            return []
+        return [n for n in _listdir(self._folder(queue)) if n.endswith(_READY)]
+
+    def prepare_queue_arguments(self, arguments: Mapping[str, Any], **kwargs: Any) -> Any:
+        # kombu's virtual channels drop Queue(max_length=..., max_length_bytes=...); AMQP's turn
+        # them into x-arguments, and so does this one
+        return to_rabbitmq_queue_arguments(arguments, **kwargs)
 
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
-        self._folder(queue).mkdir(parents=True, exist_ok=True)
+        folder = self._folder(queue)
+        if "arguments" in kwargs:  # a declaration (kombu's undeliverable fallback passes none)
+            self.connection.bounds.declare(queue, kwargs["arguments"] or {})
+        folder.mkdir(parents=True, exist_ok=True)
 
     def _has_queue(self, queue: str, **kwargs: Any) -> bool:
         return self._folder(queue).is_dir()
@@ -175,6 +543,7 @@ class Channel(filesystem.Channel):
 
     def _purge(self, queue: str) -> int:
         self._pending.pop(queue, None)
+        self.connection.bounds.forget(queue)
         folder, count = self._folder(queue), 0
         for name in self._names(queue):
             with suppress(FileNotFoundError):
@@ -198,32 +567,21 @@ class Channel(filesystem.Channel):
     # kombu's AbstractChannel names the payload `message`, its filesystem Channel `payload`: no
     # signature satisfies both, so mypy is told to accept the filesystem one
     def _put(self, queue: str, payload: Payload, **kwargs: Any) -> None:  # type: ignore[override]
-        self._write(self._folder(queue), dumps(payload).encode())
+        self._deliver_to(queue, dumps(payload).encode(), _body_size(payload))
 
     def _put_fanout(self, exchange: str, payload: Payload, routing_key: str, **kw: Any) -> None:
-        data = dumps(payload).encode()
+        data, size = dumps(payload).encode(), _body_size(payload)
         for queue in dict.fromkeys(row.queue for row in self.get_table(exchange)):
-            self._write(self._folder(queue), data)
+            self._deliver_to(queue, data, size)
 
-    def _write(self, folder: Path, data: bytes) -> None:
-        stem = _STAMPS.next()
-        tmp, fsync = folder / (stem + _TMP), self.connection.fsync
+    def _deliver_to(self, queue: str, data: bytes, size: int) -> None:
+        folder = self._folder(queue)
+        stem = f"{_STAMPS.next()}-{size}"  # the body size in the name: bounds never read files
         try:
-            try:
-                f = tmp.open("xb")
-            except FileNotFoundError:  # queue folder deleted or never declared: keep the message
-                folder.mkdir(parents=True, exist_ok=True)
-                f = tmp.open("xb")
-            with f:
-                f.write(data)
-                if fsync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.rename(tmp, folder / (stem + _READY))
-            if fsync:
-                _fsync_dir(folder)
+            _write_file(folder, stem + _TMP, stem + _READY, data, self.connection.fsync)
         except OSError as exc:
             raise ChannelError(f"cannot publish to {folder}: {exc}") from exc
+        self.connection.bounds.published(queue, size)
 
     def _get(self, queue: str, timeout: float | None = None) -> Payload:
         pending = self._pending.get(queue)
@@ -246,10 +604,7 @@ class Channel(filesystem.Channel):
             props = payload["properties"]
         except (ValueError, KeyError, TypeError):
             # not a message we wrote; parked so it cannot stall the queue by crashing each consumer
-            parked = self.connection.root / "corrupt" / queue
-            parked.mkdir(parents=True, exist_ok=True)
-            os.rename(path, parked / path.name)
-            log.exception("moved undecodable message %s of %s to %s", path.name, queue, parked)
+            self.connection.park(queue, path)
             return None
         # a fanout publish gives every copy one tag; a claim needs its own
         tag = props["delivery_tag"] = uuid.uuid4().hex
@@ -306,6 +661,7 @@ class Transport(filesystem.Transport):
         self.claims: dict[str, tuple[Path, str]] = {}  # delivery tag -> (claimed file, queue)
         self._owner_lock: int | None = None
         self._claim_dirs: set[str] = set()
+        self.bounds = Bounds(self)
 
     def create_channel(self, connection: Any) -> Any:
         if self._owner_lock is None:
@@ -313,6 +669,8 @@ class Transport(filesystem.Transport):
         return super().create_channel(connection)
 
     def close_connection(self, connection: Any) -> None:
+        if self._owner_lock is not None:
+            self.bounds.finish()  # while this owner can still claim what it drops
         super().close_connection(connection)  # closing channels returns their unacked messages
         if self._owner_lock is not None:
             _return_claims(self.owner, self.root / "queues")  # claims no channel held any more
@@ -329,6 +687,13 @@ class Transport(filesystem.Transport):
             self._claim_dirs.add(queue)
         os.rename(self.root / "queues" / queue / name, folder / name)
         return folder / name
+
+    def park(self, queue: str, path: Path) -> None:
+        """Move the undecodable claimed file ``path`` to root/corrupt/<queue>."""
+        parked = self.root / "corrupt" / queue
+        parked.mkdir(parents=True, exist_ok=True)
+        os.rename(path, parked / path.name)
+        log.error("moved undecodable message %s of %s to %s", path.name, queue, parked)
 
     def settle(self, delivery_tag: str) -> None:
         """Delete the claimed file: the message is done with (acked or dropped)."""

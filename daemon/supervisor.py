@@ -37,8 +37,9 @@ class Supervisor:
         self.consumers[sink_config.name] = consumer
         consumer.start()
 
-    def run(self) -> int:
-        """Serve until SIGTERM or SIGINT; returns the exit status."""
+    def run(self, pending_signal: int | None = None) -> int:
+        """Serve until SIGTERM or SIGINT (or ``pending_signal``, one that came during start-up)."""
+        self._signal = pending_signal
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._handle)
         self.log.info(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from logfan_testkit import RABBITMQ_URL, Daemon, UdpListener, rabbitmq_up
+from logfan_testkit import RABBITMQ_URL, Daemon, Setup, UdpListener, rabbitmq_up
 
 
 @pytest.fixture
@@ -46,3 +47,13 @@ def udp_listener() -> Iterator[UdpListener]:
     listener = UdpListener()
     yield listener
     listener.close()
+
+
+@pytest.fixture(params=["rabbitmq", "embedded"])
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
+    """The same test on both brokers."""
+    if request.param == "rabbitmq":
+        rabbitmq = request.getfixturevalue("rabbitmq")
+        yield Setup(rabbitmq["url"], tmp_path, rabbitmq)
+    else:
+        yield Setup(f"filesystem://{tmp_path}/spool", tmp_path, None)

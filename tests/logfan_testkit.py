@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+from kombu import Exchange
+from kombu.messaging import Producer
 
 RABBITMQ_URL = os.environ.get("LOGFAN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 LOGFAN = [sys.executable, "-m", "logfan.daemon.cli"]
@@ -91,9 +93,12 @@ def suffix() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def write_config(path: Path, url: str, exchange: str, sinks: dict[str, dict[str, Any]]) -> Path:
-    """Write a logfan YAML config."""
-    path.write_text(yaml.safe_dump({"broker": {"url": url, "exchange": exchange}, "sinks": sinks}))
+def write_config(
+    path: Path, url: str, exchange: str, sinks: dict[str, dict[str, Any]], **broker: Any
+) -> Path:
+    """Write a logfan YAML config; ``broker`` adds keys to its broker section."""
+    section = {"url": url, "exchange": exchange, **broker}
+    path.write_text(yaml.safe_dump({"broker": section, "sinks": sinks}))
     return path
 
 
@@ -122,3 +127,64 @@ class UdpListener:
         self._stop.set()
         self._thread.join()
         self.sock.close()
+
+
+class Setup:
+    """One test's broker, exchange, sink names and config."""
+
+    def __init__(self, url: str, tmp_path: Path, rabbitmq: dict[str, Any] | None) -> None:
+        self.url = url
+        self.tmp = tmp_path
+        self.id = suffix()
+        self.exchange = f"lftest-{self.id}"
+        self.rabbitmq = rabbitmq
+        if rabbitmq is not None:
+            rabbitmq["exchanges"].append(self.exchange)
+
+    def sink(self, name: str) -> str:
+        full = f"{name}-{self.id}"
+        if self.rabbitmq is not None:
+            self.rabbitmq["queues"] += [f"logfan.{full}", f"logfan.{full}.dead"]
+        return full
+
+    def config(
+        self, sinks: dict[str, dict[str, Any]], name: str = "logfan.yaml", **broker: Any
+    ) -> Path:
+        return write_config(self.tmp / name, self.url, self.exchange, sinks, **broker)
+
+    def queue_depth(self, queue: str) -> int:
+        """Messages ready in ``queue`` (the broker's own figure)."""
+        from logfan.daemon.broker import connect
+        from logfan.daemon.config import BrokerConfig
+
+        with connect(BrokerConfig(url=self.url, exchange=self.exchange)) as conn:
+            return int(conn.channel().queue_declare(queue=queue, passive=True).message_count)
+
+    def publish_raw(self, body: bytes, **props: Any) -> None:
+        """Publish like any third-party AMQP client would."""
+        self.publish_many([body], **props)
+
+    def publish_many(self, bodies: list[bytes], **props: Any) -> None:
+        """Publish each body as one message over one connection."""
+        from logfan.daemon.broker import connect
+        from logfan.daemon.config import BrokerConfig
+
+        broker = BrokerConfig(url=self.url, exchange=self.exchange)
+        exchange = Exchange(self.exchange, type="fanout", durable=False)
+        with connect(broker) as conn:
+            producer = Producer(conn.channel())
+            for body in bodies:
+                producer.publish(body, exchange=exchange, routing_key="", **props)
+
+
+def tally(sink: str, sent: list[str], got: list[str]) -> tuple[int, int, int]:
+    """Print and return ``(delivered, lost, duplicated)`` of ``got`` against ``sent``."""
+    want = set(sent)
+    unique = set(got) & want
+    lost = len(want - unique)
+    duplicated = len(got) - len(set(got))
+    print(
+        f"sink {sink}: sent={len(sent)} delivered={len(unique)} lost={lost} "
+        f"duplicated={duplicated} unexpected={len(set(got) - want)}"
+    )
+    return len(unique), lost, duplicated

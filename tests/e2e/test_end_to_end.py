@@ -6,71 +6,20 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from kombu import Connection, Exchange
-from kombu.messaging import Producer
+from kombu import Connection
 from logfan_testkit import (
     Daemon,
+    Setup,
     UdpListener,
     read_lines,
     run_logfan,
-    suffix,
     wait_for,
-    write_config,
 )
 
 RFC5424_MSG = re.compile(rb"\A<\d+>1 \S+ \S+ \S+ \S+ \S+ (?:-|\[.*?\]) (.*)\Z", re.DOTALL)
-
-
-class Setup:
-    """One test's broker, exchange, sink names and config."""
-
-    def __init__(self, url: str, tmp_path: Path, rabbitmq: dict[str, Any] | None) -> None:
-        self.url = url
-        self.tmp = tmp_path
-        self.id = suffix()
-        self.exchange = f"lftest-{self.id}"
-        self.rabbitmq = rabbitmq
-        if rabbitmq is not None:
-            rabbitmq["exchanges"].append(self.exchange)
-
-    def sink(self, name: str) -> str:
-        full = f"{name}-{self.id}"
-        if self.rabbitmq is not None:
-            self.rabbitmq["queues"] += [f"logfan.{full}", f"logfan.{full}.dead"]
-        return full
-
-    def config(self, sinks: dict[str, dict[str, Any]], name: str = "logfan.yaml") -> Path:
-        return write_config(self.tmp / name, self.url, self.exchange, sinks)
-
-    def publish_raw(self, body: bytes, **props: Any) -> None:
-        """Publish like any third-party AMQP client would."""
-        from logfan.daemon.broker import connect
-        from logfan.daemon.config import BrokerConfig
-
-        broker = BrokerConfig(url=self.url, exchange=self.exchange)
-        with connect(broker) as conn:
-            producer = Producer(conn.channel())
-            producer.publish(
-                body,
-                exchange=Exchange(self.exchange, type="fanout", durable=False),
-                routing_key="",
-                **props,
-            )
-
-
-@pytest.fixture(params=["rabbitmq", "embedded"])
-def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setup]:
-    """The same test on both brokers."""
-    if request.param == "rabbitmq":
-        rabbitmq = request.getfixturevalue("rabbitmq")
-        yield Setup(rabbitmq["url"], tmp_path, rabbitmq)
-    else:
-        yield Setup(f"filesystem://{tmp_path}/spool", tmp_path, None)
 
 
 def syslog_messages(listener: UdpListener) -> list[str]:

@@ -1,0 +1,222 @@
+"""Fault suite, sinks and the daemon: poison lines, full queues, graceful stop, kill -9."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from logfan_testkit import LOGFAN, Daemon, Setup, read_lines, run_logfan, tally, wait_for
+
+
+def feed(proc: subprocess.Popen[bytes], lines: list[str], chunk: int, pause: float) -> None:
+    """Write ``lines`` to ``proc``'s stdin in chunks with pauses, so a stream spans a fault."""
+    assert proc.stdin is not None
+    for i in range(0, len(lines), chunk):
+        proc.stdin.write(("\n".join(lines[i : i + chunk]) + "\n").encode())
+        proc.stdin.flush()
+        time.sleep(pause)
+    proc.stdin.close()
+
+
+def log_events(daemon: Daemon, event: str) -> list[dict[str, Any]]:
+    """The daemon's JSON log records whose event is ``event``."""
+    out = []
+    for line in daemon.logs().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") == event:
+            out.append(record)
+    return out
+
+
+class TestPoisonLine:
+    """A line one sink cannot take is dead-lettered after N tries; nothing else is held back."""
+
+    def test_poison_line_is_dead_lettered_listed_and_replayed(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """After max_retries the line goes to logfan.<sink>.dead; --replay delivers it later."""
+        picky, plain = setup.sink("picky"), setup.sink("plain")
+        reject = setup.tmp / "reject.txt"
+        reject.write_text("POISON\n")
+        picky_out, plain_out = setup.tmp / "picky.log", setup.tmp / "plain.log"
+        config = setup.config(
+            {
+                picky: {
+                    "type": "picky",
+                    "path": str(picky_out),
+                    "reject_file": str(reject),
+                    "max_retries": 3,
+                },
+                plain: {"type": "file", "path": str(plain_out), "format": "{message}"},
+            }
+        )
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        sent = [f"line {i}" if i != 500 else "line 500 POISON" for i in range(1000)]
+        emitted = run_logfan("emit", "-c", str(config), stdin="\n".join(sent).encode())
+        assert emitted.returncode == 0, emitted.stderr
+        wait_for(lambda: len(read_lines(plain_out)) == 1000, what="the plain sink")
+        wait_for(lambda: len(read_lines(picky_out)) == 999, what="the picky sink")
+        wait_for(lambda: len(log_events(daemon, "line dead-lettered")) == 1, what="dead letter")
+
+        listed = run_logfan("dead", "-c", str(config), picky)
+        assert listed.returncode == 0, listed.stderr
+        out = listed.stdout.decode()
+        assert len(out.splitlines()) == 1
+        assert "line 500 POISON\t# ValueError: cannot handle 'line 500 POISON'" in out
+        assert read_lines(picky_out) == [s for s in sent if "POISON" not in s]
+
+        reject.write_text("")  # the sink is fixed
+        replayed = run_logfan("dead", "-c", str(config), picky, "--replay")
+        assert replayed.returncode == 0, replayed.stderr
+        assert replayed.stdout.decode() == (
+            f"replayed 1 line(s) from logfan.{picky}.dead to logfan.{picky}\n"
+        )
+        wait_for(lambda: len(read_lines(picky_out)) == 1000, what="the replayed line")
+        assert read_lines(picky_out)[-1] == "line 500 POISON"
+        assert run_logfan("dead", "-c", str(config), picky).stdout == b""
+        assert daemon.stop() == 0
+        for name, path in ((picky, picky_out), (plain, plain_out)):
+            _, lost, duplicated = tally(name, sent, read_lines(path))
+            assert (lost, duplicated) == (0, 0)
+        assert read_lines(plain_out) == sent
+
+
+class TestBoundedQueue:
+    """max_queue drops the oldest lines into the dead-letter queue, and only for that sink."""
+
+    def test_full_queue_drops_oldest_into_dead_letters(
+        self, rabbitmq: dict[str, Any], tmp_path: Path, daemons: list[Daemon]
+    ) -> None:
+        """Sink down, queue bounded at 100: the rest are dead-lettered, one warning, no loss."""
+        setup = Setup(rabbitmq["url"], tmp_path, rabbitmq)
+        bounded, full = setup.sink("bounded"), setup.sink("full")
+        down = setup.tmp / "down"
+        down.write_text("")
+        bounded_out, full_out = setup.tmp / "bounded.log", setup.tmp / "full.log"
+        config = setup.config(
+            {
+                bounded: {
+                    "type": "picky",
+                    "path": str(bounded_out),
+                    "down_file": str(down),
+                    "max_queue": 100,
+                },
+                full: {"type": "file", "path": str(full_out), "format": "{message}"},
+            },
+            prefetch=10,
+        )
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        wait_for(lambda: len(log_events(daemon, "consumer connected")) == 2, what="consumers")
+        sent = [f"msg {i:04d}" for i in range(1000)]
+        setup.publish_many([s.encode() for s in sent])
+        wait_for(lambda: read_lines(full_out) == sent, what="the unbounded sink")
+        dead_queue = f"logfan.{bounded}.dead"
+        wait_for(lambda: setup.queue_depth(f"logfan.{bounded}") == 100, what="the bound")
+        wait_for(lambda: setup.queue_depth(dead_queue) >= 890, what="the dropped lines")
+        full_event = "queue full: dropping its oldest lines into the dead-letter queue"
+        wait_for(lambda: bool(log_events(daemon, full_event)), what="the warning")
+        down.unlink()  # the target is back
+        dead = setup.queue_depth(dead_queue)
+        wait_for(lambda: len(read_lines(bounded_out)) == 1000 - dead, what="the kept lines")
+        listed = run_logfan("dead", "-c", str(config), bounded)
+        dropped = [
+            line.split(": ", 1)[1].split("\t")[0] for line in listed.stdout.decode().splitlines()
+        ]
+        assert all(
+            "queue logfan." in line and "was full" in line
+            for line in listed.stdout.decode().splitlines()
+        )
+        warnings = log_events(daemon, full_event)
+        assert daemon.stop() == 0
+        kept = read_lines(bounded_out)
+        print(f"bounded sink: kept={len(kept)} dropped={len(dropped)} warnings={len(warnings)}")
+        assert len(warnings) == 1
+        assert sorted(kept + dropped) == sent, "every line is either delivered or dead-lettered"
+        assert kept[-100:] == sent[-100:], "the newest lines are the ones kept"
+        assert max(dropped) < sent[-100], "only older lines were dropped"
+        tally(full, sent, read_lines(full_out))
+
+
+class TestGracefulStop:
+    """SIGTERM with a backlog: in-flight lines written and acked, the rest stays queued."""
+
+    def test_sigterm_with_20000_queued_then_restart_loses_nothing(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """Exit 0 (the supervisor exits 1 if consumers are not done within 8 s), then no loss."""
+        sink = setup.sink("drain")
+        out = setup.tmp / "drain.log"
+        config = setup.config({sink: {"type": "file", "path": str(out), "format": "{message}"}})
+        assert run_logfan("check", "-c", str(config)).returncode == 0
+        first = Daemon(config, setup.tmp).start()
+        daemons.append(first)
+        wait_for(lambda: len(log_events(first, "consumer connected")) == 1, what="the queue")
+        assert first.stop() == 0
+        sent = [f"queued {i}" for i in range(20_000)]
+        setup.publish_many([line.encode() for line in sent])  # one line per message
+        second = Daemon(config, setup.tmp).start()
+        daemons.append(second)
+        wait_for(lambda: len(read_lines(out)) > 0, what="draining to start")
+        assert second.stop(timeout=30) == 0, second.logs()
+        at_stop = len(read_lines(out))
+        third = Daemon(config, setup.tmp).start()
+        daemons.append(third)
+        wait_for(lambda: len(set(read_lines(out))) == len(sent), what="the rest of the backlog")
+        wait_for(lambda: len(log_events(third, "consumer connected")) == 1, what="third start")
+        assert third.stop() == 0
+        print(f"lines written before SIGTERM took effect: {at_stop} of {len(sent)}")
+        _, lost, duplicated = tally(sink, sent, read_lines(out))
+        assert lost == 0
+        assert duplicated == 0, "a graceful stop acks what it wrote"
+        assert read_lines(out) == sent
+
+
+class TestKillDaemon:
+    """kill -9 of the daemon mid-stream, then a restart: every line, duplicates bounded."""
+
+    def test_kill_9_mid_stream_on_rabbitmq(
+        self, rabbitmq: dict[str, Any], tmp_path: Path, daemons: list[Daemon]
+    ) -> None:
+        """50,000 lines streamed; daemon killed at about 10,000; restart; nothing lost."""
+        setup = Setup(rabbitmq["url"], tmp_path, rabbitmq)
+        one, two = setup.sink("one"), setup.sink("two")
+        outs = {one: tmp_path / "one.log", two: tmp_path / "two.log"}
+        prefetch = 50
+        config = setup.config(
+            {
+                name: {"type": "file", "path": str(p), "format": "{message}"}
+                for name, p in outs.items()
+            },
+            prefetch=prefetch,
+        )
+        daemon = Daemon(config, tmp_path).start()
+        daemons.append(daemon)
+        wait_for(lambda: len(log_events(daemon, "consumer connected")) == 2, what="consumers")
+        sent = [f"kill9 {i}" for i in range(50_000)]
+        emitter = subprocess.Popen([*LOGFAN, "emit", "-c", str(config)], stdin=subprocess.PIPE)
+        writer = threading.Thread(target=feed, args=(emitter, sent, 500, 0.02))
+        writer.start()
+        wait_for(lambda: len(read_lines(outs[one])) >= 10_000, what="10,000 lines")
+        daemon.stop(signal.SIGKILL)
+        restarted = Daemon(config, tmp_path).start()
+        daemons.append(restarted)
+        writer.join()
+        assert emitter.wait(120) == 0
+        for path in outs.values():
+            wait_for(lambda p=path: len(set(read_lines(p))) >= len(sent), what="every line")  # type: ignore[misc]
+        assert restarted.stop() == 0
+        for name, path in outs.items():
+            _, lost, duplicated = tally(name, sent, read_lines(path))
+            assert lost == 0
+            # What the killed daemon wrote but had not acked: at most prefetch messages.
+            assert duplicated <= prefetch * 1000
