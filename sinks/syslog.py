@@ -212,6 +212,12 @@ class SyslogSink:
                 sock = self._udp_socket()
             elif address.scheme == "tcp":
                 sock = socket.create_connection((address.host, address.port), timeout=_TIMEOUT)
+                if sock.getsockname() == sock.getpeername():
+                    # TCP "self-connect": with no listener on a local port of the ephemeral
+                    # range, the kernel may connect the socket to itself; every line sent
+                    # would be read back by nobody and lost.
+                    sock.close()
+                    raise ConnectionRefusedError(errno.ECONNREFUSED, "nothing listens there")
                 self._stream = True
             else:
                 sock = self._unix_socket()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -188,3 +190,75 @@ def tally(sink: str, sent: list[str], got: list[str]) -> tuple[int, int, int]:
         f"duplicated={duplicated} unexpected={len(set(got) - want)}"
     )
     return len(unique), lost, duplicated
+
+
+class TcpSyslogListener:
+    """A real TCP syslog receiver (RFC 6587 octet counting) that can be closed and reopened."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.frames: list[bytes] = []
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self.open()
+
+    def open(self) -> None:
+        """Listen (again, on the same port once one was chosen)."""
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self.port = server.getsockname()[1]
+        self._server = server
+        self._closing = threading.Event()
+        self._acceptor = threading.Thread(target=self._accept, args=(server,), daemon=True)
+        self._acceptor.start()
+
+    def _accept(self, server: socket.socket) -> None:
+        # The socket is closed by this thread only: closed from another thread while accept()
+        # waits, the kernel would keep it listening and complete handshakes nobody reads.
+        while not self._closing.is_set():
+            ready, _, _ = select.select([server], [], [], 0.05)
+            if ready:
+                conn, _ = server.accept()
+                self._conns.append(conn)
+                thread = threading.Thread(target=self._read, args=(conn,), daemon=True)
+                thread.start()
+        server.close()
+
+    def _read(self, conn: socket.socket) -> None:
+        buf = b""
+        while True:
+            try:
+                chunk = conn.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b" " in buf:
+                length, _, rest = buf.partition(b" ")
+                if len(rest) < int(length):
+                    break
+                with self._lock:
+                    self.frames.append(rest[: int(length)])
+                buf = rest[int(length) :]
+
+    def close(self) -> None:
+        """Stop listening and drop every connection: the target is down."""
+        if self._server is not None:
+            self._server = None
+            self._closing.set()
+            self._acceptor.join()
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self._conns.clear()
+
+    def messages(self) -> list[str]:
+        """The MSG part of every RFC 5424 frame received so far."""
+        with self._lock:
+            frames = list(self.frames)
+        return [f.split(b" ", 7)[7].decode() if f.count(b" ") >= 7 else "" for f in frames]

@@ -10,7 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from logfan_testkit import LOGFAN, Daemon, Setup, read_lines, run_logfan, tally, wait_for
+from logfan_testkit import (
+    LOGFAN,
+    Daemon,
+    Setup,
+    TcpSyslogListener,
+    read_lines,
+    run_logfan,
+    tally,
+    wait_for,
+)
 
 
 def feed(proc: subprocess.Popen[bytes], lines: list[str], chunk: int, pause: float) -> None:
@@ -220,3 +229,64 @@ class TestKillDaemon:
             assert lost == 0
             # What the killed daemon wrote but had not acked: at most prefetch messages.
             assert duplicated <= prefetch * 1000
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident memory (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+class TestSinkTargetDown:
+    """One sink's target down: the others never wait; it catches up, in order, when back."""
+
+    def test_syslog_listener_down_then_back(self, setup: Setup, daemons: list[Daemon]) -> None:
+        """Files get every line while the TCP listener is closed; syslog catches up after."""
+        listener = TcpSyslogListener()
+        try:
+            one, two, remote = setup.sink("one"), setup.sink("two"), setup.sink("remote")
+            outs = {one: setup.tmp / "one.log", two: setup.tmp / "two.log"}
+            sinks: dict[str, dict[str, Any]] = {
+                name: {"type": "file", "path": str(p), "format": "{message}"}
+                for name, p in outs.items()
+            }
+            sinks[remote] = {"type": "syslog", "address": f"tcp://127.0.0.1:{listener.port}"}
+            config = setup.config(sinks, prefetch=100)
+            daemon = Daemon(config, setup.tmp).start()
+            daemons.append(daemon)
+            before = [f"before {i}" for i in range(100)]
+            assert (
+                run_logfan("emit", "-c", str(config), stdin="\n".join(before).encode()).returncode
+                == 0
+            )
+            wait_for(lambda: listener.messages() == before, what="syslog before the outage")
+            listener.close()
+            during = [f"during {i}" for i in range(5000)]
+            setup.publish_many([line.encode() for line in during])  # one line per message
+            for path in outs.values():
+                wait_for(lambda p=path: len(read_lines(p)) == 5100, what="files during the outage")  # type: ignore[misc]
+            assert listener.messages() == before, "the listener was down: nothing reached it"
+            assert daemon.proc is not None
+            peak = peak_rss_kib(daemon.proc.pid)
+            backlog = setup.queue_depth(f"logfan.{remote}")
+            print(
+                f"during the outage: syslog backlog {backlog} messages, daemon peak RSS {peak} KiB"
+            )
+            listener.open()
+            sent = before + during
+            wait_for(lambda: set(listener.messages()) >= set(sent), what="syslog to catch up")
+            assert daemon.stop() == 0
+            got = listener.messages()
+            first_seen = list(dict.fromkeys(got))
+            assert first_seen == sent, "the syslog sink caught up in order"
+            for name, path in outs.items():
+                assert read_lines(path) == sent
+                tally(name, sent, read_lines(path))
+            _, lost, _ = tally(remote, sent, got)
+            assert lost == 0
+            assert backlog > 0, "the outage really held lines back in the broker"
+            assert peak < 300 * 1024, "the daemon's memory stays bounded while a sink is down"
+        finally:
+            listener.close()
