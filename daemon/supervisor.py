@@ -76,9 +76,17 @@ class Supervisor:
         for consumer in self.consumers.values():
             consumer.join(max(0.0, deadline - time.monotonic()))
         stuck = [name for name, c in self.consumers.items() if c.is_alive()]
-        totals = {name: c.stats.delivered for name, c in self.consumers.items()}
+        totals = {
+            name: {
+                "delivered": c.stats.delivered,
+                "redelivered_messages": c.stats.redelivered,
+                "dead_lettered": c.stats.dead_lettered,
+                "dropped": c.stats.dropped,
+            }
+            for name, c in self.consumers.items()
+        }
         if stuck:
             self.log.error("consumers did not stop in time; unacked lines stay queued", sinks=stuck)
             return 1
-        self.log.info("logfan stopped", delivered=totals)
+        self.log.info("logfan stopped", sinks=totals)
         return 0

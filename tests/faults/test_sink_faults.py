@@ -290,3 +290,33 @@ class TestSinkTargetDown:
             assert peak < 300 * 1024, "the daemon's memory stays bounded while a sink is down"
         finally:
             listener.close()
+
+
+class TestDeadConsumerThread:
+    """A consumer thread that dies anyway is restarted by the supervisor, which says why."""
+
+    def test_thread_ended_by_a_plugin_is_restarted(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """SystemExit from a sink ends its thread; the supervisor restarts it; nothing lost."""
+        sink, other = setup.sink("crashy"), setup.sink("other")
+        crash = setup.tmp / "crash"
+        out, other_out = setup.tmp / "crashy.log", setup.tmp / "other.log"
+        config = setup.config(
+            {
+                sink: {"type": "picky", "path": str(out), "crash_file": str(crash)},
+                other: {"type": "file", "path": str(other_out), "format": "{message}"},
+            }
+        )
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        crash.write_text("")
+        sent = [f"survive {i}" for i in range(100)]
+        assert run_logfan("emit", "-c", str(config), stdin="\n".join(sent).encode()).returncode == 0
+        wait_for(lambda: read_lines(out) == sent, what="the restarted consumer")
+        assert not crash.exists(), "the sink really crashed once"
+        restarts = log_events(daemon, "consumer thread died; restarting it")
+        assert [r["sink"] for r in restarts] == [sink]
+        assert daemon.stop() == 0
+        assert read_lines(other_out) == sent
+        tally(sink, sent, read_lines(out))

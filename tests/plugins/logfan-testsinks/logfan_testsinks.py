@@ -4,7 +4,9 @@ Installed like any third-party plugin (entry point ``picky`` in ``logfan.sinks``
 also prove that plugins load the way the built-in sinks do. Options: ``path`` (where accepted
 lines go, one message per line), ``reject_file`` (a file of substrings, one per line: a line
 containing one raises ``ValueError``, or PermanentSinkError with ``refuse: permanent``), and
-``down_file`` (while this file exists every write raises RetryableSinkError: target down).
+``down_file`` (while this file exists every write raises RetryableSinkError: target down),
+``crash_file`` (if it exists, the next write removes it and raises SystemExit, which ends the
+consumer thread: the supervisor must restart it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class PickySink:
         self.reject_file: str | None = options.get_str("reject_file", None)
         self.down_file: str | None = options.get_str("down_file", None)
         self.refuse: str = options.get_choice("refuse", ("error", "permanent"), "error")
+        self.crash_file: str | None = options.get_str("crash_file", None)
         options.finish()
 
     def open(self) -> None:
@@ -37,6 +40,9 @@ class PickySink:
 
     def write(self, records: Sequence[Record]) -> None:
         """Append the batch, unless down or a record is refused (then nothing is written)."""
+        if self.crash_file and os.path.exists(self.crash_file):
+            os.unlink(self.crash_file)
+            raise SystemExit("a plugin that ends its thread")  # not an Exception: kills it
         if self.down_file and os.path.exists(self.down_file):
             raise RetryableSinkError(f"sink {self.name!r}: target is down ({self.down_file})")
         rejects = self._rejects()
