@@ -9,7 +9,9 @@ whole batch of records and either writes all of it or raises; ``flush`` makes th
 far as the sink promises; ``close`` releases everything. A sink never acknowledges anything: it
 raises :class:`RetryableSinkError` (the batch stays queued and is retried after a back-off) or
 :class:`PermanentSinkError` (the records go to the sink's dead-letter queue), and the consumer
-decides. This module never imports ``logfan.daemon``.
+decides. A sink may also define ``reopen()`` (optional, not part of the protocol): the daemon
+calls it from the sink's own consumer thread after SIGHUP, before the next write, so file-like
+sinks let go of rotated files. This module never imports ``logfan.daemon``.
 """
 
 from __future__ import annotations
