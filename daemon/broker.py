@@ -129,3 +129,10 @@ def declare(
                 warn(mismatch_advice(broker, sink))
         dead_queue(sink).maybe_bind(channel).declare()
     return channel
+
+
+def unbind(broker_config: BrokerConfig, sink: SinkConfig) -> None:
+    """Unbind a removed sink's queue so it stops filling; its backlog stays in the queue."""
+    with connect(broker_config) as conn:
+        conn.ensure_connection(max_retries=1, timeout=broker_config.connect_timeout)
+        conn.channel().queue_unbind(sink.queue, broker_config.exchange, routing_key="")

@@ -17,7 +17,8 @@ DEFAULT_PATH = "/etc/logfan/logfan.yaml"
 DEFAULT_URL = "filesystem:///var/lib/logfan/spool"
 SINK_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,100}\Z")
 EXCHANGE_NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,200}\Z")
-TOP_KEYS = ("broker", "sinks")
+TOP_KEYS = ("broker", "sinks", "daemon")
+DEFAULT_STATUS_FILE = "/run/logfan/status.json"
 BROKER_KEYS = ("url", "exchange", "exchange_durable", "heartbeat", "prefetch", "connect_timeout")
 
 
@@ -40,7 +41,7 @@ class SinkConfig:
     name: str
     type: str
     options: Mapping[str, Any]
-    line: int | None = None
+    line: int | None = dataclasses.field(default=None, compare=False)
     #: tries of a batch failing with anything but RetryableSinkError before its lines are
     #: tried one by one and the failing ones dead-lettered.
     max_retries: int = 5
@@ -60,12 +61,21 @@ class SinkConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DaemonConfig:
+    """The daemon's own settings."""
+
+    #: where `logfan run` keeps its figures for `logfan status` (rewritten every 2 s).
+    status_file: str = DEFAULT_STATUS_FILE
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A whole, valid config."""
 
     path: str
     broker: BrokerConfig
     sinks: tuple[SinkConfig, ...]
+    daemon: DaemonConfig = DaemonConfig()
 
 
 def config_path(cli_path: str | None) -> str:
@@ -198,4 +208,16 @@ def load_config(path: str) -> Config:
     if not isinstance(sinks_raw, dict) or not sinks_raw:
         raise doc.error(("sinks",), "expected a mapping of at least one named sink")
     sinks = tuple(_sink(doc, str(name), raw) for name, raw in sinks_raw.items())
-    return Config(path=path, broker=broker, sinks=sinks)
+    return Config(path=path, broker=broker, sinks=sinks, daemon=_daemon(doc, root.get("daemon")))
+
+
+def _daemon(doc: Document, raw: Any) -> DaemonConfig:
+    if raw is None:
+        return DaemonConfig()
+    if not isinstance(raw, dict):
+        raise doc.error(("daemon",), "expected a mapping with the key 'status_file'")
+    _unknown_keys(doc, ("daemon",), raw, ("status_file",))
+    status_file = raw.get("status_file", DEFAULT_STATUS_FILE)
+    if not isinstance(status_file, str) or not status_file:
+        raise doc.error(("daemon", "status_file"), f"expected a file path, got {status_file!r}")
+    return DaemonConfig(status_file=os.path.abspath(status_file))

@@ -22,8 +22,8 @@ LINGER = 0.01
 IDLE_WAIT = 1.0
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
-#: how often a bounded queue's dead-letter queue is checked for overflow drops.
-OVERFLOW_CHECK = 2.0
+#: how often the queue's depth (and a bounded queue's drops) is read from the broker.
+QUEUE_CHECK = 2.0
 
 
 class SinkStats:
@@ -39,7 +39,10 @@ class SinkStats:
         self.connects = 0
         self.last_error: str | None = None
         self.state = "starting"
+        self.backlog: int | None = None
         self.progress_at = time.monotonic()
+        #: last time the consumer's loop went round; the watchdog checks it is recent.
+        self.tick_at = time.monotonic()
 
 
 class SinkConsumer(threading.Thread):
@@ -69,11 +72,16 @@ class SinkConsumer(threading.Thread):
         self._down_since: float | None = None
         self._producer: Any = None
         self._embedded = False
-        self._overflow = _OverflowWatch(self)
+        self._queue_watch = _QueueWatch(self)
+        self._reopen = threading.Event()
 
     def stop(self) -> None:
         """Ask the thread to finish its current batch and return."""
         self._stop_event.set()
+
+    def request_reopen(self) -> None:
+        """Have the sink's ``reopen()`` (if it has one) called from this thread (after SIGHUP)."""
+        self._reopen.set()
 
     @property
     def stopping(self) -> bool:
@@ -89,7 +97,11 @@ class SinkConsumer(threading.Thread):
                 self._session()
             except Exception as exc:  # noqa: BLE001 - the thread outlives any failure; it logs
                 self._disconnected(exc, delay)
-                self._stop_event.wait(delay)
+                deadline = time.monotonic() + delay
+                while not self._stop_event.wait(min(IDLE_WAIT, deadline - time.monotonic())):
+                    self.stats.tick_at = time.monotonic()
+                    if time.monotonic() >= deadline:
+                        break
                 delay = min(BACKOFF_MAX, delay * 2) if time.monotonic() - started < 60 else 0.5
         self._close_sink()
         self.stats.state = "stopped"
@@ -146,8 +158,11 @@ class SinkConsumer(threading.Thread):
 
     def _serve(self, conn: Any, consumer: Consumer) -> None:
         while not self.stopping:
+            self.stats.tick_at = time.monotonic()
+            if self._reopen.is_set():
+                self._reopen_sink()
             consumer.on_message = self._pending.append  # the list is replaced after each batch
-            wait = max(self._retry_at - time.monotonic(), LINGER)
+            wait = min(max(self._retry_at - time.monotonic(), LINGER), IDLE_WAIT)
             try:
                 conn.drain_events(timeout=wait if self._pending else IDLE_WAIT)
                 arrived = True
@@ -155,11 +170,22 @@ class SinkConsumer(threading.Thread):
                 arrived = False
                 if not self._embedded:
                     conn.heartbeat_check()
-            self._overflow.check(consumer.channel)
+            self._queue_watch.check(consumer.channel)
             if not self._pending or time.monotonic() < self._retry_at:
                 continue
             if not arrived or len(self._pending) >= self.broker_config.prefetch:
                 self._write_pending()
+
+    def _reopen_sink(self) -> None:
+        self._reopen.clear()
+        reopen = getattr(self.sink, "reopen", None)
+        if self._sink_open and callable(reopen):
+            try:
+                reopen()
+                self.log.info("sink reopened")
+            except Exception as exc:  # noqa: BLE001 - the next write reopens or retries
+                self.log.warning("sink reopen failed", error=str(exc))
+                self._close_sink()
 
     def _open_sink(self) -> None:
         if not self._sink_open:
@@ -220,7 +246,7 @@ class SinkConsumer(threading.Thread):
                     self._producer, self.sink_config, record, f"{type(exc).__name__}: {exc}"
                 )
                 self.stats.dead_lettered += 1
-                self.log.error(  # noqa: TRY400 - the reason says it; no traceback per line
+                self.log.error(
                     "line dead-lettered",
                     reason=str(exc),
                     queue=self.sink_config.dead_queue,
@@ -264,8 +290,12 @@ class SinkConsumer(threading.Thread):
             batch[-1].channel.basic_ack(batch[-1].delivery_tag, multiple=True)
 
 
-class _OverflowWatch:
-    """Notices a bounded queue dropping its oldest lines, and warns once per episode."""
+class _QueueWatch:
+    """Reads the queue's depth now and then; notices a bounded queue dropping its oldest lines.
+
+    Drops are what the dead-letter queue gained beyond the lines this consumer put there; a
+    warning is logged once per episode (until a check sees no new drops).
+    """
 
     def __init__(self, owner: SinkConsumer) -> None:
         self.owner = owner
@@ -277,25 +307,33 @@ class _OverflowWatch:
 
     def check(self, channel: Any) -> None:
         now = time.monotonic()
-        if not self.bounded or now < self.next_check:
+        if now < self.next_check:
             return
-        self.next_check = now + OVERFLOW_CHECK
-        dead = self.owner.sink_config.dead_queue
-        count = int(channel.queue_declare(queue=dead, passive=True).message_count)
-        ours = self.owner.stats.dead_lettered - self.last_dead_lettered
-        self.last_dead_lettered = self.owner.stats.dead_lettered
+        self.next_check = now + QUEUE_CHECK
+        config = self.owner.sink_config
+        self.owner.stats.backlog = int(
+            channel.queue_declare(queue=config.queue, passive=True).message_count
+        )
+        if self.bounded:
+            count = int(channel.queue_declare(queue=config.dead_queue, passive=True).message_count)
+            self._drops(count)
+
+    def _drops(self, count: int) -> None:
+        stats = self.owner.stats
+        ours = stats.dead_lettered - self.last_dead_lettered
+        self.last_dead_lettered = stats.dead_lettered
         dropped = 0 if self.last_count is None else max(0, count - self.last_count - ours)
         self.last_count = count
         if dropped:
-            self.owner.stats.dropped += dropped
+            stats.dropped += dropped
             if not self.in_episode:
                 self.owner.log.warning(
                     "queue full: dropping its oldest lines into the dead-letter queue",
                     queue=self.owner.sink_config.queue,
-                    dead_queue=dead,
+                    dead_queue=self.owner.sink_config.dead_queue,
                     max_queue=self.bounded,
                 )
             self.in_episode = True
         elif self.in_episode:
-            self.owner.log.info("queue no longer full", dropped_total=self.owner.stats.dropped)
+            self.owner.log.info("queue no longer full", dropped_total=stats.dropped)
             self.in_episode = False

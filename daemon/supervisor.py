@@ -1,4 +1,4 @@
-"""The supervisor: one consumer thread per sink, restarted if it dies, stopped gracefully."""
+"""The supervisor: one consumer thread per sink; restarts, reloads, notifies systemd, stops."""
 
 from __future__ import annotations
 
@@ -9,27 +9,55 @@ from types import FrameType
 
 import structlog
 
+from logfan.daemon import broker, status
 from logfan.daemon.brokerurl import redact
-from logfan.daemon.config import Config, SinkConfig, build_sink
+from logfan.daemon.config import Config, SinkConfig, build_sink, load_config
 from logfan.daemon.consumer import SinkConsumer
+from logfan.daemon.errors import LogfanError
+from logfan.daemon.notify import Notifier
+from logfan.daemon.watch import ConfigWatcher
 
 #: how long a graceful stop may take before the daemon exits anyway (systemd's default is 90 s).
 STOP_TIMEOUT = 8.0
+#: how often STATUS= and the status file are refreshed.
+STATUS_EVERY = 2.0
+#: a consumer whose loop has not gone round for this long is wedged (no watchdog ping).
+MIN_STALL = 5.0
+#: config edits come in bursts (write, then close; or tmp write, then rename): wait this long.
+RELOAD_SETTLE = 0.3
 
 
 class Supervisor:
-    """Runs the daemon: starts every sink's consumer, watches them, stops them on SIGTERM/SIGINT."""
+    """Runs the daemon: starts every sink's consumer, watches them, stops them on SIGTERM/SIGINT.
 
-    def __init__(self, config: Config) -> None:
+    SIGHUP and edits of the config file reload it: sinks added, removed or changed are started,
+    stopped or restarted; unchanged ones keep flowing (and reopen their files). A config that
+    does not load is refused with an error in the log, and the running one stays.
+    """
+
+    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
         self.config = config
+        self.notifier = notifier or Notifier()
         self.consumers: dict[str, SinkConsumer] = {}
         self.log = structlog.get_logger("logfan.supervisor")
         self._wake = threading.Event()
         self._signal: int | None = None
+        self._reload_at: float | None = None
+        self._ready = False
+        self._next_status = 0.0
+        self._next_ping = 0.0
+        self._status_file_error: str | None = None
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         # A handler only records the signal; the main loop does the work.
-        self._signal = signum
+        if signum == signal.SIGHUP:
+            self._reload_at = time.monotonic()
+        else:
+            self._signal = signum
+        self._wake.set()
+
+    def _config_changed(self) -> None:
+        self._reload_at = time.monotonic() + RELOAD_SETTLE
         self._wake.set()
 
     def _start(self, sink_config: SinkConfig) -> None:
@@ -40,7 +68,7 @@ class Supervisor:
     def run(self, pending_signal: int | None = None) -> int:
         """Serve until SIGTERM or SIGINT (or ``pending_signal``, one that came during start-up)."""
         self._signal = pending_signal
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._handle)
         self.log.info(
             "logfan starting",
@@ -49,13 +77,62 @@ class Supervisor:
             exchange=self.config.broker.exchange,
             sinks=[s.name for s in self.config.sinks],
         )
+        watcher = ConfigWatcher(self.config.path, self._config_changed)
+        watcher.start()
         for sink_config in self.config.sinks:
             self._start(sink_config)
-        while self._signal is None:
-            self._wake.wait(1.0)
-            self._restart_dead()
+        try:
+            while self._signal is None:
+                self._wake.wait(1.0 if self.notifier.watchdog_interval is None else 0.5)
+                self._wake.clear()
+                self._tick()
+        finally:
+            watcher.stop()
         self.log.info("logfan stopping", signal=signal.Signals(self._signal).name)
+        self.notifier.stopping()
         return self.stop()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self._reload_at is not None and now >= self._reload_at and self._signal is None:
+            self._reload_at = None
+            self.reload()
+        self._restart_dead()
+        if not self._ready and all(c.stats.state != "starting" for c in self.consumers.values()):
+            self._ready = True
+            self.notifier.ready(status.status_line(self.consumers))
+            self.log.info("logfan ready", status=status.status_line(self.consumers))
+        if now >= self._next_status:
+            self._next_status = now + STATUS_EVERY
+            self.notifier.status(status.status_line(self.consumers))
+            self._write_status_file()
+        interval = self.notifier.watchdog_interval
+        if interval is not None and now >= self._next_ping:
+            wedged = self.wedged(max(interval, MIN_STALL))
+            if wedged:
+                self.log.error("consumer wedged; no watchdog ping", sinks=wedged)
+            else:
+                self.notifier.watchdog()
+                self._next_ping = now + interval
+
+    def wedged(self, limit: float) -> list[str]:
+        """Sinks whose thread is dead or whose loop has not gone round for ``limit`` seconds."""
+        now = time.monotonic()
+        return [
+            name
+            for name, c in self.consumers.items()
+            if not c.is_alive() or now - c.stats.tick_at > limit
+        ]
+
+    def _write_status_file(self) -> None:
+        path = self.config.daemon.status_file
+        try:
+            status.write_status_file(path, self.consumers)
+            self._status_file_error = None
+        except OSError as exc:
+            if self._status_file_error is None:  # say it once, not every 2 s
+                self.log.warning("cannot write the status file", path=path, error=str(exc))
+            self._status_file_error = str(exc)
 
     def _restart_dead(self) -> None:
         for sink_config in self.config.sinks:
@@ -68,23 +145,62 @@ class Supervisor:
                 )
                 self._start(sink_config)
 
-    def stop(self) -> int:
-        """Stop every consumer (each writes and acks what it holds); 0 if all stopped in time."""
-        for consumer in self.consumers.values():
+    def reload(self) -> None:
+        """Apply the config file again; a config that does not load changes nothing."""
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config.path)
+        except LogfanError as exc:
+            self.log.error("reload refused; the running config stays", error=str(exc))
+            self.notifier.ready(f"reload refused: {exc}; " + status.status_line(self.consumers))
+            return
+        old = {s.name: s for s in self.config.sinks}
+        wanted = {s.name: s for s in new.sinks}
+        same_broker = new.broker == self.config.broker
+        removed = [n for n in old if n not in wanted]
+        changed = [n for n in old if n in wanted and (wanted[n] != old[n] or not same_broker)]
+        added = [n for n in wanted if n not in old]
+        self._stop_consumers([*removed, *changed])
+        for name in removed:
+            self._unbind(old[name])
+        self.config = new
+        for name in [*changed, *added]:
+            self._start(wanted[name])
+        unchanged = [n for n in wanted if n not in changed and n not in added]
+        for name in unchanged:
+            self.consumers[name].request_reopen()
+        self.log.info(
+            "config reloaded", added=added, removed=removed, changed=changed, unchanged=unchanged
+        )
+        self.notifier.ready(status.status_line(self.consumers))
+
+    def _unbind(self, sink: SinkConfig) -> None:
+        try:
+            broker.unbind(self.config.broker, sink)
+        except Exception as exc:  # noqa: BLE001 - the reload itself succeeded; say what is left
+            self.log.warning(
+                "removed sink's queue is still bound", queue=sink.queue, error=str(exc)
+            )
+            return
+        self.log.info(
+            "removed sink's queue unbound; delete it when its backlog is no longer wanted",
+            queue=sink.queue,
+        )
+
+    def _stop_consumers(self, names: list[str]) -> dict[str, SinkConsumer]:
+        stopping = {name: self.consumers.pop(name) for name in names}
+        for consumer in stopping.values():
             consumer.stop()
         deadline = time.monotonic() + STOP_TIMEOUT
-        for consumer in self.consumers.values():
+        for consumer in stopping.values():
             consumer.join(max(0.0, deadline - time.monotonic()))
-        stuck = [name for name, c in self.consumers.items() if c.is_alive()]
-        totals = {
-            name: {
-                "delivered": c.stats.delivered,
-                "redelivered_messages": c.stats.redelivered,
-                "dead_lettered": c.stats.dead_lettered,
-                "dropped": c.stats.dropped,
-            }
-            for name, c in self.consumers.items()
-        }
+        return stopping
+
+    def stop(self) -> int:
+        """Stop every consumer (each writes and acks what it holds); 0 if all stopped in time."""
+        stopped = self._stop_consumers(list(self.consumers))
+        stuck = [name for name, c in stopped.items() if c.is_alive()]
+        totals = {name: status.sink_figures(c) for name, c in stopped.items()}
         if stuck:
             self.log.error("consumers did not stop in time; unacked lines stay queued", sinks=stuck)
             return 1
