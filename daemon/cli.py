@@ -26,6 +26,14 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config file; exit 0 if it is valid")
     check.add_argument("-c", "--config", help=config_help)
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also connect to the broker and open every sink (files, sockets) once",
+    )
+
+    status_cmd = sub.add_parser("status", help="a table per sink, from the broker and the daemon")
+    status_cmd.add_argument("-c", "--config", help=config_help)
 
     dead = sub.add_parser("dead", help="list a sink's dead-lettered lines, or replay them")
     dead.add_argument("-c", "--config", help=config_help)
@@ -56,7 +64,27 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     names = ", ".join(f"{s.name} ({s.type})" for s in config.sinks)
     print(f"{config.path}: OK: {len(config.sinks)} sink(s): {names}")
-    return 0
+    if not args.probe:
+        return 0
+    from logfan.daemon.probe import probe  # noqa: PLC0415 - only --probe needs kombu
+
+    failures = 0
+    for what, problem in probe(config):
+        print(f"{what}: {'OK' if problem is None else 'FAILED: ' + problem}")
+        failures += problem is not None
+    return 1 if failures else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from logfan.daemon.probe import status_rows  # noqa: PLC0415
+    from logfan.daemon.status import render_table  # noqa: PLC0415
+
+    config = load_config(config_path(args.config))
+    headers, rows, notes = status_rows(config)
+    print(render_table(headers, rows))
+    for note in notes:
+        print(note)
+    return 1 if any(n.startswith("broker:") for n in notes) else 0
 
 
 def _dead(args: argparse.Namespace) -> int:
@@ -158,7 +186,8 @@ def _emit(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``logfan`` console script."""
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "check": _check, "emit": _emit, "dead": _dead}[args.command]
+    handlers = {"run": _run, "check": _check, "emit": _emit, "dead": _dead, "status": _status}
+    handler = handlers[args.command]
     try:
         return handler(args)
     except ConfigError as exc:

@@ -138,6 +138,7 @@ class SinkConsumer(threading.Thread):
             self._embedded = broker.is_embedded(conn)
             with consumer:
                 self._connected(conn)
+                self._try_open_sink()
                 self._serve(conn, consumer)
                 if self._pending and time.monotonic() >= self._retry_at:
                     self._write_pending()  # graceful stop: what is in hand is written and acked
@@ -186,6 +187,13 @@ class SinkConsumer(threading.Thread):
             except Exception as exc:  # noqa: BLE001 - the next write reopens or retries
                 self.log.warning("sink reopen failed", error=str(exc))
                 self._close_sink()
+
+    def _try_open_sink(self) -> None:
+        """Open the sink at once, so a target that is down shows before the first line does."""
+        try:
+            self._open_sink()
+        except Exception as exc:  # noqa: BLE001 - reported as the sink's state; writes retry
+            self._failed(exc)
 
     def _open_sink(self) -> None:
         if not self._sink_open:

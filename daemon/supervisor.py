@@ -102,6 +102,8 @@ class Supervisor:
             self._ready = True
             self.notifier.ready(status.status_line(self.consumers))
             self.log.info("logfan ready", status=status.status_line(self.consumers))
+        if not self._ready:
+            return  # READY=1 comes first; STATUS= and WATCHDOG=1 follow it
         if now >= self._next_status:
             self._next_status = now + STATUS_EVERY
             self.notifier.status(status.status_line(self.consumers))

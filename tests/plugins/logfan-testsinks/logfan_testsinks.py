@@ -6,12 +6,14 @@ lines go, one message per line), ``reject_file`` (a file of substrings, one per 
 containing one raises ``ValueError``, or PermanentSinkError with ``refuse: permanent``), and
 ``down_file`` (while this file exists every write raises RetryableSinkError: target down),
 ``crash_file`` (if it exists, the next write removes it and raises SystemExit, which ends the
-consumer thread: the supervisor must restart it).
+consumer thread: the supervisor must restart it), ``hang_file`` (while it exists, a write blocks:
+a wedged sink).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 
 from logfan.sinks.base import Options, PermanentSinkError, Record, RetryableSinkError
@@ -27,6 +29,7 @@ class PickySink:
         self.down_file: str | None = options.get_str("down_file", None)
         self.refuse: str = options.get_choice("refuse", ("error", "permanent"), "error")
         self.crash_file: str | None = options.get_str("crash_file", None)
+        self.hang_file: str | None = options.get_str("hang_file", None)
         options.finish()
 
     def open(self) -> None:
@@ -40,6 +43,8 @@ class PickySink:
 
     def write(self, records: Sequence[Record]) -> None:
         """Append the batch, unless down or a record is refused (then nothing is written)."""
+        while self.hang_file and os.path.exists(self.hang_file):
+            time.sleep(0.05)  # a wedged target: the consumer thread is stuck right here
         if self.crash_file and os.path.exists(self.crash_file):
             os.unlink(self.crash_file)
             raise SystemExit("a plugin that ends its thread")  # not an Exception: kills it
