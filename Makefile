@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= conf/logfan.yaml
 # Debian packages the test suite uses (installed only if missing, only as root).
-TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps
+TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-dev pkg-config gcc systemd
 
 .PHONY: run test venv test-venv debs rabbitmq lint typecheck pytest bench clean
 
@@ -24,7 +24,7 @@ run: venv
 test-venv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=strict
+	$(BIN)/pip install -q -e '.[test,systemd]' --config-settings editable_mode=strict
 	$(BIN)/pip install -q ./tests/plugins/logfan-testsinks
 
 debs:
