@@ -82,6 +82,9 @@ class TestEveryLineEverySink:
         assert read_lines(daemon.stdout) == [f"e2e {line}" for line in expected]
         assert syslog_messages(udp_listener) == expected
         assert oct((setup.tmp / "out/one.log").stat().st_mode & 0o777) == "0o640"
+        assert ":guest@" not in daemon.logs(), "the broker password never reaches the logs"
+        if setup.rabbitmq is not None:
+            assert "amqp://guest:***@" in daemon.logs()
 
     def test_lines_published_while_the_daemon_is_stopped_are_delivered(
         self, setup: Setup, daemons: list[Daemon]
