@@ -79,6 +79,10 @@ class SinkConsumer(threading.Thread):
         """Ask the thread to finish its current batch and return."""
         self._stop_event.set()
 
+    def held(self) -> list[Any]:
+        """Messages taken from the queue and not yet acknowledged (at most ``prefetch``)."""
+        return list(self._pending)
+
     def request_reopen(self) -> None:
         """Have the sink's ``reopen()`` (if it has one) called from this thread (after SIGHUP)."""
         self._reopen.set()

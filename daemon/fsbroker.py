@@ -34,7 +34,8 @@ rewritten with its ``x-death`` header into the dead-letter folder (``.tmp`` then
 then deleted from the claim: a crash in between returns the claim to its queue, so a message may
 be dead-lettered and also kept, never lost. The bound is exact when the publishing connections
 are closed; while several processes publish at once a queue may briefly exceed it (see
-``Bounds``). Dead-lettered messages do not trigger their dead-letter queue's own bounds.
+``Bounds``). Dead-lettered messages do not trigger their dead-letter queue's own bounds, and a
+message that would be dead-lettered into its own queue is deleted.
 
 Transport options: ``root`` (required); ``polling_interval`` (seconds between empty polls, default
 0.05); ``fsync`` (default False): when true a publish fsyncs the message file and its folder
@@ -272,12 +273,17 @@ class Limits:
             self.max_bytes is not None and size > self.max_bytes
         )
 
-    def dead_letter_queue(self, routing_key: str) -> str | None:
-        """Where a dropped message published with ``routing_key`` goes; None: deleted."""
+    def dead_letter_queue(self, queue: str, routing_key: str) -> str | None:
+        """Where a message of ``queue`` published with ``routing_key`` goes; None: deleted.
+
+        A message that would be dead-lettered into its own queue is deleted, as RabbitMQ does
+        with a dead-letter cycle that no consumer takes part in.
+        """
         if self.dead_letter_exchange is None:
             return None
         target = self.dead_letter_routing_key or routing_key
-        return target if target and Channel._is_valid_exchange_name(target) else None
+        valid = target and target != queue and Channel._is_valid_exchange_name(target)
+        return target if valid else None
 
 
 @dataclass
@@ -450,7 +456,7 @@ class Bounds:
         except (ValueError, KeyError, TypeError, AttributeError):
             transport.park(queue, path)
             return
-        target = limits.dead_letter_queue(str(info.get("routing_key") or ""))
+        target = limits.dead_letter_queue(queue, str(info.get("routing_key") or ""))
         if target is None:
             path.unlink(missing_ok=True)  # as RabbitMQ does without a dead-letter exchange
             return

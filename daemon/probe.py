@@ -62,7 +62,17 @@ def status_rows(config: Config) -> tuple[list[str], list[list[str]], list[str]]:
                     depths[sink.name] = ("no queue", "-", "-")
     except Exception as exc:  # noqa: BLE001 - status still shows what the daemon knows
         notes.append(f"broker: unreachable at {redact(config.broker.url)}: {_reason(exc)}")
-    headers = ["SINK", "TYPE", "STATE", "QUEUED", "CONSUMERS", "DELIVERED", "DEAD", "LAST ERROR"]
+    headers = [
+        "SINK",
+        "TYPE",
+        "STATE",
+        "QUEUED",
+        "HELD",
+        "CONSUMERS",
+        "DELIVERED",
+        "DEAD",
+        "LAST ERROR",
+    ]
     rows: list[list[str]] = []
     for sink in config.sinks:
         mine = figures.get(sink.name, {})
@@ -73,10 +83,11 @@ def status_rows(config: Config) -> tuple[list[str], list[list[str]], list[str]]:
                 sink.type,
                 str(mine.get("state", "-")),
                 queued_s,
+                str(mine.get("held", "-")),
                 consumers_s,
                 str(mine.get("delivered", "-")),
                 dead_s,
-                str(mine.get("last_error") or "-")[:60],
+                str(mine.get("last_error") or "-")[:80],
             ]
         )
     return headers, rows, notes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -22,6 +23,7 @@ def sink_figures(consumer: SinkConsumer) -> dict[str, Any]:
         "state": stats.state,
         "delivered": stats.delivered,
         "backlog": stats.backlog,
+        "held": len(consumer.held()),
         "redelivered_messages": stats.redelivered,
         "dead_lettered": stats.dead_lettered,
         "dropped": stats.dropped,
@@ -56,6 +58,12 @@ def write_status_file(path: str, consumers: Mapping[str, SinkConsumer]) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(doc, f)
     os.replace(tmp, path)
+
+
+def remove_status_file(path: str) -> None:
+    """At a clean stop: the figures are no longer live."""
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 def read_status_file(path: str) -> dict[str, Any] | None:

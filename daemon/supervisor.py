@@ -203,6 +203,7 @@ class Supervisor:
         stopped = self._stop_consumers(list(self.consumers))
         stuck = [name for name, c in stopped.items() if c.is_alive()]
         totals = {name: status.sink_figures(c) for name, c in stopped.items()}
+        status.remove_status_file(self.config.daemon.status_file)
         if stuck:
             self.log.error("consumers did not stop in time; unacked lines stay queued", sinks=stuck)
             return 1
