@@ -30,7 +30,7 @@ class BrokerConfig:
     exchange: str = "logs"
     exchange_durable: bool = False
     heartbeat: int = 30
-    prefetch: int = 1000
+    prefetch: int = 100
     connect_timeout: float = 5.0
 
 
@@ -134,7 +134,7 @@ def _broker(doc: Document, raw: Any) -> BrokerConfig:
         exchange=exchange,
         exchange_durable=durable,
         heartbeat=heartbeat,
-        prefetch=int(_number(doc, raw, "prefetch", 1000, 1)),
+        prefetch=int(_number(doc, raw, "prefetch", 100, 1)),
         connect_timeout=float(_number(doc, raw, "connect_timeout", 5.0, 0.1)),
     )
 

@@ -19,6 +19,8 @@ from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Si
 
 #: how long to wait for more messages before writing what has arrived.
 LINGER = 0.01
+#: a batch is written once its bodies reach this size, bounding the records decoded at once.
+BATCH_BYTES = 1 << 20
 IDLE_WAIT = 1.0
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
@@ -65,6 +67,7 @@ class SinkConsumer(threading.Thread):
         self.log = structlog.get_logger("logfan.consumer").bind(sink=sink_config.name)
         self._stop_event = threading.Event()
         self._pending: list[Any] = []
+        self._pending_bytes = 0
         self._attempts = 0
         self._retry_at = 0.0
         self._backoff = BACKOFF_MIN
@@ -78,6 +81,10 @@ class SinkConsumer(threading.Thread):
     def stop(self) -> None:
         """Ask the thread to finish its current batch and return."""
         self._stop_event.set()
+
+    def _on_message(self, message: Any) -> None:
+        self._pending.append(message)
+        self._pending_bytes += len(message.body)
 
     def held(self) -> list[Any]:
         """Messages taken from the queue and not yet acknowledged (at most ``prefetch``)."""
@@ -112,6 +119,7 @@ class SinkConsumer(threading.Thread):
 
     def _disconnected(self, exc: Exception, delay: float) -> None:
         self._pending = []  # unacked: the broker delivers them again
+        self._pending_bytes = 0
         if self._down_since is None:
             self._down_since = time.monotonic()
         self.stats.state = "disconnected"
@@ -133,7 +141,7 @@ class SinkConsumer(threading.Thread):
             consumer = Consumer(
                 channel,
                 queues=[broker.sink_queue(self.broker_config, self.sink_config)],
-                on_message=self._pending.append,
+                on_message=self._on_message,
                 prefetch_count=self.broker_config.prefetch,
                 no_ack=False,
                 auto_declare=False,
@@ -166,7 +174,6 @@ class SinkConsumer(threading.Thread):
             self.stats.tick_at = time.monotonic()
             if self._reopen.is_set():
                 self._reopen_sink()
-            consumer.on_message = self._pending.append  # the list is replaced after each batch
             wait = min(max(self._retry_at - time.monotonic(), LINGER), IDLE_WAIT)
             try:
                 conn.drain_events(timeout=wait if self._pending else IDLE_WAIT)
@@ -178,7 +185,11 @@ class SinkConsumer(threading.Thread):
             self._queue_watch.check(consumer.channel)
             if not self._pending or time.monotonic() < self._retry_at:
                 continue
-            if not arrived or len(self._pending) >= self.broker_config.prefetch:
+            full = (
+                len(self._pending) >= self.broker_config.prefetch
+                or self._pending_bytes >= BATCH_BYTES
+            )
+            if not arrived or full:
                 self._write_pending()
 
     def _reopen_sink(self) -> None:
@@ -279,6 +290,7 @@ class SinkConsumer(threading.Thread):
         self._backoff = BACKOFF_MIN
         self._retry_at = 0.0
         self._pending = []
+        self._pending_bytes = 0
 
     def _failed(self, exc: Exception) -> None:
         self.stats.retries += 1
