@@ -74,21 +74,19 @@ def _decode_envelope(body: bytes) -> list[Record] | None:
     host, tag, pid = _text(doc.get("host")), _text(doc.get("tag")), _text(doc.get("pid"))
     severity = normalize_severity(_text(doc.get("severity"), "info")) or "info"
     records = []
+    now: str | None = None
+    prefix = None if base_id == "-" else f"{base_id}-"
     for n, entry in enumerate(doc["lines"]):
-        if not isinstance(entry, list) or len(entry) < 2 or not isinstance(entry[1], str):
+        if type(entry) is not list or len(entry) < 2 or type(entry[1]) is not str:
             return None
-        line_severity = normalize_severity(_text(entry[2])) if len(entry) > 2 else None
-        records.append(
-            Record(
-                message=entry[1],
-                timestamp=_text(entry[0], now_timestamp()),
-                host=host,
-                tag=tag,
-                severity=line_severity or severity,
-                pid=pid,
-                msgid=f"{base_id}-{n}" if base_id != "-" else "-",
-            )
-        )
+        stamp = entry[0]
+        if type(stamp) is not str or not stamp:
+            stamp = now = now or now_timestamp()
+        line_severity = severity
+        if len(entry) > 2:
+            line_severity = normalize_severity(_text(entry[2])) or severity
+        msgid = prefix + str(n) if prefix else "-"
+        records.append(Record(entry[1], stamp, host, tag, line_severity, pid, msgid))
     return records
 
 

@@ -16,9 +16,8 @@ sinks let go of rotated files. This module never imports ``logfan.daemon``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "SEVERITIES",
@@ -67,13 +66,13 @@ def normalize_severity(value: str) -> str | None:
     return None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Record:
-    """One log line and its metadata, as a sink receives it.
+class Record(NamedTuple):
+    """One log line and its metadata, as a sink receives it (immutable).
 
     ``timestamp`` is RFC 3339 text with milliseconds (``2026-11-27T06:12:59.123Z``); ``host``,
     ``tag`` and ``pid`` are ``"-"`` when the publisher did not say; ``severity`` is one of
     :data:`SEVERITIES`; ``msgid`` identifies the line across redeliveries (``"-"`` if unknown).
+    A named tuple, not a dataclass: the daemon builds hundreds of thousands per second.
     """
 
     message: str

@@ -18,7 +18,6 @@ import shutil
 import struct
 import subprocess
 import sys
-from dataclasses import asdict
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -138,7 +137,7 @@ class Journal:
         spec = {
             "journald": journald,
             "options": {"type": "journald", **options},
-            "batches": [[asdict(r) for r in batch] for batch in batches],
+            "batches": [[r._asdict() for r in batch] for batch in batches],
         }
         code = f"JOURNALD = {JOURNALD!r}\nJOURNALD_CONF = {JOURNALD_CONF!r}\n{RUNNER}"
         argv = ["unshare", "--mount", "--net", "--propagation", "private"]
