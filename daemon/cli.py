@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to keep retrying an unconfirmed batch (default 30)",
     )
+    emit.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cut longer lines with a visible marker (default 65536)",
+    )
     emit.add_argument("message", nargs="*", help="the line to send (default: read stdin)")
     return parser
 
@@ -150,7 +157,8 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
 
 
 def _emit(args: argparse.Namespace) -> int:
-    from logfan.daemon.emitter import Emitter, read_batches  # noqa: PLC0415
+    from logfan.daemon.emitter import Emitter  # noqa: PLC0415
+    from logfan.daemon.lines import DEFAULT_MAX_LINE_BYTES, LineReader, truncate_text  # noqa: PLC0415
     from logfan.sinks.base import normalize_severity  # noqa: PLC0415
 
     severity = normalize_severity(args.severity)
@@ -159,20 +167,26 @@ def _emit(args: argparse.Namespace) -> int:
             f"-p: unknown severity {args.severity!r}; use emerg, alert, crit, err, warning, "
             "notice, info, debug or 0-7"
         )
+    max_line = args.max_line_bytes or DEFAULT_MAX_LINE_BYTES
+    if max_line < 64:
+        raise LogfanError(f"--max-line-bytes: expected at least 64, got {max_line}")
     if args.retry_for < 0:
         raise LogfanError(f"--retry-for: expected a number of seconds >= 0, got {args.retry_for}")
     broker, sinks = _emit_config(args)
     tag = args.tag or os.environ.get("USER") or "logfan"
     emitter = Emitter(broker, sinks, tag=tag, severity=severity, retry_for=args.retry_for)
     read = 0
+    reader = LineReader(sys.stdin.fileno(), max_line)
     try:
         if args.message:
             from logfan.daemon.envelope import now_timestamp  # noqa: PLC0415
 
             read = 1
-            emitter.send([(now_timestamp(), " ".join(args.message))])
+            line, cut = truncate_text(" ".join(args.message), max_line)
+            reader.truncated += cut > 0
+            emitter.send([(now_timestamp(), line)])
         else:
-            for batch in read_batches(sys.stdin.fileno()):
+            for batch in reader.batches():
                 read += len(batch)
                 emitter.send(batch)
     except EmitError as exc:
@@ -180,6 +194,12 @@ def _emit(args: argparse.Namespace) -> int:
         raise LogfanError(f"{lost} line(s) not confirmed: {exc}") from None
     finally:
         emitter.close()
+        if reader.truncated:
+            print(
+                f"logfan emit: {reader.truncated} line(s) longer than {max_line} bytes were "
+                "truncated (marked ...[truncated N bytes])",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -48,6 +48,8 @@ class SinkConfig:
     #: bound of the queue, in messages (int) or bytes; the oldest overflow is dead-lettered.
     max_queue: int | None = None
     max_queue_bytes: int | None = None
+    #: longest message handed to the sink, in UTF-8 bytes; longer ones are cut with a marker.
+    max_line_bytes: int = 64 * 1024
 
     @property
     def queue(self) -> str:
@@ -171,6 +173,9 @@ def _sink(doc: Document, name: str, raw: Any) -> SinkConfig:
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
         raise doc.error((*key, "max_retries"), f"expected a whole number >= 1, got {retries!r}")
     max_queue, max_queue_bytes = _max_queue(doc, key, raw.get("max_queue"))
+    max_line = raw.get("max_line_bytes", 64 * 1024)
+    if isinstance(max_line, bool) or not isinstance(max_line, int) or max_line < 64:
+        raise doc.error((*key, "max_line_bytes"), f"expected a number >= 64, got {max_line!r}")
     sink_config = SinkConfig(
         name,
         type_name,
@@ -179,6 +184,7 @@ def _sink(doc: Document, name: str, raw: Any) -> SinkConfig:
         max_retries=int(retries),
         max_queue=max_queue,
         max_queue_bytes=max_queue_bytes,
+        max_line_bytes=int(max_line),
     )
     try:
         build_sink(sink_config)

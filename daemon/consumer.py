@@ -15,6 +15,7 @@ from logfan.daemon.brokerurl import redact
 from logfan.daemon.config import BrokerConfig, SinkConfig
 from logfan.daemon.deadletter import publish_dead
 from logfan.daemon.envelope import decode
+from logfan.daemon.lines import truncate_text
 from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
 
 #: how long to wait for more messages before writing what has arrived.
@@ -37,6 +38,7 @@ class SinkStats:
         self.redelivered = 0
         self.dead_lettered = 0
         self.dropped = 0
+        self.truncated = 0
         self.retries = 0
         self.connects = 0
         self.last_error: str | None = None
@@ -223,12 +225,24 @@ class SinkConsumer(threading.Thread):
             except Exception as exc:  # noqa: BLE001 - closing is best effort
                 self.log.warning("sink close failed", error=str(exc))
 
+    def _truncate(self, records: list[Record]) -> list[Record]:
+        limit = self.sink_config.max_line_bytes
+        out = records
+        for i, record in enumerate(records):
+            if len(record.message) > limit // 4:  # else surely within limit bytes
+                text, cut = truncate_text(record.message, limit)
+                if cut:
+                    out = out if out is not records else list(records)
+                    out[i] = record._replace(message=text)
+                    self.stats.truncated += 1
+        return out
+
     def _records(self, message: Any) -> list[Record]:
         return decode(message.body, message.content_type, dict(message.properties))
 
     def _write_pending(self) -> None:
         batch = self._pending
-        records = [record for message in batch for record in self._records(message)]
+        records = self._truncate([r for message in batch for r in self._records(message)])
         try:
             self._open_sink()
             self.sink.write(records)

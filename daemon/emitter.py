@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from amqp.exceptions import AMQPError
@@ -18,48 +16,11 @@ from kombu.messaging import Producer
 from logfan.daemon import broker
 from logfan.daemon.brokerurl import redact
 from logfan.daemon.config import BrokerConfig, SinkConfig
-from logfan.daemon.envelope import CONTENT_TYPE, encode, now_timestamp
+from logfan.daemon.envelope import CONTENT_TYPE, encode
 from logfan.daemon.errors import EmitError
 
-MAX_BATCH_LINES = 1000
-MAX_BATCH_BYTES = 256 * 1024
-#: how long to wait for more input before sending what has been read (a typed line goes at once).
-LINGER = 0.005
-READ_SIZE = 64 * 1024
 #: what a lost or refusing broker raises; a publish failing with one of these is retried.
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, KombuError, AMQPError)
-
-
-def read_batches(fd: int) -> Iterator[list[tuple[str, str]]]:
-    """Yield batches of ``(timestamp, line)`` from ``fd`` as they become available.
-
-    A batch ends at MAX_BATCH_LINES, MAX_BATCH_BYTES, or when the input has nothing more to give
-    within LINGER, so an interactive line is sent at once and a flood goes in large batches.
-    Invalid UTF-8 is kept visible as ``\\xNN`` escapes; a last line without newline counts.
-    """
-    rest = b""
-    batch: list[tuple[str, str]] = []
-    size = 0
-    eof = False
-    while not eof:
-        wait = LINGER if batch else None
-        ready, _, _ = select.select([fd], [], [], wait)
-        if ready:
-            chunk = os.read(fd, READ_SIZE)
-            if not chunk:
-                eof = True
-                if rest:
-                    chunk, rest = rest + b"\n", b""
-            data = rest + chunk
-            *lines, rest = data.split(b"\n")
-            stamp = now_timestamp()
-            for raw in lines:
-                text = raw.removesuffix(b"\r").decode("utf-8", "backslashreplace")
-                batch.append((stamp, text))
-                size += len(raw)
-        if batch and (not ready or eof or len(batch) >= MAX_BATCH_LINES or size >= MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
 
 
 class Emitter:

@@ -134,7 +134,9 @@ class Options:
     """
 
     #: keys every sink accepts and the daemon reads itself (see logfan.daemon.config).
-    COMMON: ClassVar[frozenset[str]] = frozenset({"type", "max_retries", "max_queue"})
+    COMMON: ClassVar[frozenset[str]] = frozenset(
+        {"type", "max_retries", "max_queue", "max_line_bytes"}
+    )
 
     def __init__(self, sink: str, values: Mapping[str, Any]) -> None:
         self.sink = sink

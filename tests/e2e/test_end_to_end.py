@@ -180,3 +180,37 @@ def _queue_exists(url: str, name: str) -> bool:
         except conn.channel_errors:
             return False
         return True
+
+
+class TestPerSinkLineLimit:
+    """Each sink cuts lines longer than its max_line_bytes, with a marker, and counts them."""
+
+    def test_one_megabyte_line_is_cut_for_one_sink_only(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """The small sink gets 1,000 bytes and a marker; the default sink gets 64 KiB."""
+        small, default = setup.sink("small"), setup.sink("default")
+        outs = {small: setup.tmp / "small.log", default: setup.tmp / "default.log"}
+        config = setup.config(
+            {
+                small: {
+                    "type": "file",
+                    "path": str(outs[small]),
+                    "format": "{message}",
+                    "max_line_bytes": 1000,
+                },
+                default: {"type": "file", "path": str(outs[default]), "format": "{message}"},
+            }
+        )
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        wait_for(lambda: run_logfan("emit", "-c", str(config), "ready").returncode == 0)
+        setup.publish_raw(b"m" * (1 << 20))  # a foreign publisher: no emitter-side limit
+        assert run_logfan("emit", "-c", str(config), "after").returncode == 0
+        for path in outs.values():
+            wait_for(lambda p=path: len(read_lines(p)) == 3, what="three lines")  # type: ignore[misc]
+        assert daemon.stop() == 0
+        assert read_lines(outs[small])[1] == "m" * 1000 + f"...[truncated {(1 << 20) - 1000} bytes]"
+        big = read_lines(outs[default])[1]
+        assert big == "m" * 65536 + f"...[truncated {(1 << 20) - 65536} bytes]"
+        assert [read_lines(p)[2] for p in outs.values()] == ["after", "after"]

@@ -1,0 +1,116 @@
+"""Lines from a pipe, in bounded memory: split, decoded, batched, over-long ones truncated."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import select
+from collections.abc import Iterator
+
+from logfan.daemon.envelope import now_timestamp
+
+#: longest line kept whole, in bytes (UTF-8); longer ones are cut with a visible marker.
+DEFAULT_MAX_LINE_BYTES = 64 * 1024
+MAX_BATCH_LINES = 1000
+MAX_BATCH_BYTES = 256 * 1024
+#: how long to wait for more input before sending what has been read (a typed line goes at once).
+LINGER = 0.005
+READ_SIZE = 64 * 1024
+
+
+def utf8_prefix(data: bytes, limit: int) -> bytes:
+    """The longest prefix of ``data`` within ``limit`` bytes that ends on a character boundary."""
+    if len(data) <= limit:
+        return data
+    end = limit
+    while end > 0 and data[end] & 0xC0 == 0x80:  # data[end] continues a character: step back
+        end -= 1
+    return data[:end]
+
+
+def marker(cut: int) -> str:
+    """What replaces the end of a truncated line."""
+    return f"...[truncated {cut} bytes]"
+
+
+def truncate_text(text: str, limit: int) -> tuple[str, int]:
+    """``text`` cut to ``limit`` UTF-8 bytes plus a marker, and how many bytes were cut."""
+    if len(text) <= limit // 4:  # no character is longer than 4 bytes: surely short enough
+        return text, 0
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return text, 0
+    kept = utf8_prefix(data, limit)
+    cut = len(data) - len(kept)
+    return kept.decode("utf-8", "surrogateescape") + marker(cut), cut
+
+
+class LineReader:
+    """Reads ``fd`` and yields batches of ``(timestamp, line)`` as they become available.
+
+    A batch ends at MAX_BATCH_LINES, MAX_BATCH_BYTES, or when the input has nothing more to give
+    within LINGER, so an interactive line is sent at once and a flood goes in large batches.
+    Invalid UTF-8 stays visible as ``\\xNN`` escapes; CRLF counts as LF; a last line without a
+    newline counts. A line longer than ``max_line_bytes`` is cut (on a character boundary) with
+    ``...[truncated N bytes]``; the rest of it is skipped as it streams by, so memory stays
+    bounded whatever the input. ``truncated`` counts the lines cut.
+    """
+
+    def __init__(self, fd: int, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self.fd = fd
+        self.max_line_bytes = max_line_bytes
+        self.truncated = 0
+        self._line = bytearray()
+        self._skipped: int | None = None  # bytes dropped from the current line, once over
+
+    def _feed(self, chunk: bytes, stamp: str, out: list[tuple[str, str]]) -> int:
+        """Split ``chunk`` into finished lines appended to ``out``; returns their byte size."""
+        size = 0
+        start = 0
+        while True:
+            newline = chunk.find(b"\n", start)
+            piece = chunk[start:] if newline < 0 else chunk[start:newline]
+            if self._skipped is not None:
+                self._skipped += len(piece)
+            else:
+                room = self.max_line_bytes - len(self._line)
+                if len(piece) <= room:
+                    self._line += piece
+                else:
+                    self._line += piece[:room]
+                    self._skipped = len(piece) - room
+            if newline < 0:
+                return size
+            out.append((stamp, self._finish()))
+            size += len(out[-1][1])
+            start = newline + 1
+
+    def _finish(self) -> str:
+        line, skipped = bytes(self._line), self._skipped
+        self._line, self._skipped = bytearray(), None
+        if skipped is None:
+            return line.removesuffix(b"\r").decode("utf-8", "backslashreplace")
+        # The cut may fall inside a character: decode what is complete, count the rest as cut.
+        decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
+        text = decoder.decode(line, final=False)
+        self.truncated += 1
+        return text + marker(skipped + len(decoder.getstate()[0]))
+
+    def batches(self) -> Iterator[list[tuple[str, str]]]:
+        """The batches, until end of input."""
+        batch: list[tuple[str, str]] = []
+        size = 0
+        eof = False
+        while not eof:
+            ready, _, _ = select.select([self.fd], [], [], LINGER if batch else None)
+            if ready:
+                chunk = os.read(self.fd, READ_SIZE)
+                if not chunk:
+                    eof = True
+                    if self._line or self._skipped is not None:
+                        chunk = b"\n"
+                size += self._feed(chunk, now_timestamp(), batch)
+            full = len(batch) >= MAX_BATCH_LINES or size >= MAX_BATCH_BYTES
+            if batch and (not ready or eof or full):
+                yield batch
+                batch, size = [], 0

@@ -1,0 +1,84 @@
+"""Lines from a pipe: splitting, decoding, truncation in bounded memory."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logfan.daemon.lines import LineReader, marker, truncate_text, utf8_prefix
+
+
+def read_all(data: bytes, max_line_bytes: int = 64 * 1024) -> tuple[list[str], int]:
+    """Feed ``data`` through a real pipe; return the lines and the truncation count."""
+    r, w = os.pipe()
+
+    def writer() -> None:
+        with os.fdopen(w, "wb") as f:
+            f.write(data)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reader = LineReader(r, max_line_bytes)
+    lines = [line for batch in reader.batches() for _, line in batch]
+    thread.join()
+    os.close(r)
+    return lines, reader.truncated
+
+
+class TestLineReader:
+    """Splitting and cutting."""
+
+    def test_lines_crlf_last_line_and_invalid_utf8(self) -> None:
+        """CRLF is LF, invalid bytes stay visible, a last line without newline counts."""
+        assert read_all(b"a\r\nb\n\xffc\nlast") == (["a", "b", "\\xffc", "last"], 0)
+
+    def test_long_line_is_cut_on_a_character_boundary_with_a_marker(self) -> None:
+        """A 100-byte limit on 2-byte characters: 50 characters kept, the rest counted."""
+        lines, truncated = read_all(("é" * 300 + "\nnext\n").encode(), max_line_bytes=101)
+        assert truncated == 1
+        assert lines == ["é" * 50 + marker(500), "next"]
+
+    def test_hundred_megabyte_line_streams_in_bounded_memory(self) -> None:
+        """A 100 MB line without newline: one cut line, memory of the reader stays small."""
+        data = b"z" * (100 << 20)
+        lines, truncated = read_all(data, max_line_bytes=1000)
+        assert lines == ["z" * 1000 + marker(len(data) - 1000)]
+        assert truncated == 1
+
+    @settings(max_examples=200, deadline=None)
+    @given(data=st.binary(max_size=3000), limit=st.integers(min_value=64, max_value=300))
+    def test_one_output_line_per_input_line(self, data: bytes, limit: int) -> None:
+        """Arbitrary bytes: exactly one line out per line in, none longer than the limit."""
+        lines, truncated = read_all(data, limit)
+        expected = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        assert len(lines) == expected
+        cut = [line for line in lines if line.endswith(" bytes]") and "...[truncated " in line]
+        assert truncated <= len(cut)
+        for line in lines:
+            body = line.rsplit("...[truncated ", 1)[0] if "...[truncated " in line else line
+            assert len(body.encode("utf-8", "surrogateescape")) <= 4 * limit
+
+
+class TestTruncateText:
+    """Per-sink truncation of a message."""
+
+    def test_short_text_is_untouched(self) -> None:
+        """Within the limit: the same string, nothing cut."""
+        assert truncate_text("ok", 64) == ("ok", 0)
+
+    def test_cut_counts_bytes_and_keeps_whole_characters(self) -> None:
+        """100 three-byte characters cut to 64 bytes: 21 characters, 237 bytes cut."""
+        text, cut = truncate_text("€" * 100, 64)
+        assert (text, cut) == ("€" * 21 + marker(237), 237)
+
+    @given(st.text(max_size=500), st.integers(min_value=1, max_value=600))
+    def test_prefix_is_valid_utf8_within_limit(self, text: str, limit: int) -> None:
+        """utf8_prefix never splits a character and never exceeds the limit."""
+        data = text.encode()
+        kept = utf8_prefix(data, limit)
+        assert len(kept) <= limit
+        assert data.startswith(kept)
+        kept.decode()  # raises if a character was split
