@@ -25,11 +25,14 @@ def connect(
 
         options.update(root=parsed.spool, polling_interval=0.05)
         return Connection(transport=Transport, transport_options=options)
+    tls = parsed.url.startswith("amqps://")
     return Connection(
-        parsed.url,
+        parsed.url.replace("amqps://", "amqp://") if tls else parsed.url,
         heartbeat=broker.heartbeat if heartbeat is None else heartbeat,
         connect_timeout=broker.connect_timeout,
         transport_options=options,
+        password=broker.secrets.password(),
+        ssl=broker.secrets.ssl_options() if tls else False,
     )
 
 

@@ -71,6 +71,8 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     names = ", ".join(f"{s.name} ({s.type})" for s in config.sinks)
     print(f"{config.path}: OK: {len(config.sinks)} sink(s): {names}")
+    for warning in _secret_warnings(config):
+        print(f"{config.path}: warning: {warning}")
     if not args.probe:
         return 0
     from logfan.daemon.probe import probe  # noqa: PLC0415 - only --probe needs kombu
@@ -80,6 +82,22 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{what}: {'OK' if problem is None else 'FAILED: ' + problem}")
         failures += problem is not None
     return 1 if failures else 0
+
+
+def _secret_warnings(config: Config) -> list[str]:
+    from logfan.daemon.brokerurl import redact  # noqa: PLC0415
+    from logfan.daemon.secrets import readable_by_others  # noqa: PLC0415
+
+    warnings = []
+    if redact(config.broker.url) != config.broker.url and readable_by_others(config.path):
+        warnings.append(
+            "the broker URL holds a password and this file is readable by other users: "
+            f"chmod o-r {config.path}, or move the password to broker.password_file"
+        )
+    secret_file = config.broker.secrets.password_file
+    if secret_file and readable_by_others(secret_file):
+        warnings.append(f"broker.password_file {secret_file} is readable by other users")
+    return warnings
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -8,8 +8,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from logfan.daemon.brokerurl import BrokerURLError, parse_broker_url
+from logfan.daemon.brokerurl import BrokerURLError, parse_broker_url, redact
 from logfan.daemon.registry import load_sink_class
+from logfan.daemon.secrets import TLS_KEYS, BrokerSecrets
 from logfan.daemon.yamlsource import Document, load_yaml
 from logfan.sinks.base import Options, Sink, SinkConfigError
 
@@ -19,7 +20,17 @@ SINK_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,100}\Z")
 EXCHANGE_NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,200}\Z")
 TOP_KEYS = ("broker", "sinks", "daemon")
 DEFAULT_STATUS_FILE = "/run/logfan/status.json"
-BROKER_KEYS = ("url", "exchange", "exchange_durable", "heartbeat", "prefetch", "connect_timeout")
+BROKER_KEYS = (
+    "url",
+    "exchange",
+    "exchange_durable",
+    "heartbeat",
+    "prefetch",
+    "connect_timeout",
+    "password_file",
+    "password_env",
+    "tls",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +43,7 @@ class BrokerConfig:
     heartbeat: int = 30
     prefetch: int = 100
     connect_timeout: float = 5.0
+    secrets: BrokerSecrets = dataclasses.field(default_factory=BrokerSecrets)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +150,46 @@ def _broker(doc: Document, raw: Any) -> BrokerConfig:
         heartbeat=heartbeat,
         prefetch=int(_number(doc, raw, "prefetch", 100, 1)),
         connect_timeout=float(_number(doc, raw, "connect_timeout", 5.0, 0.1)),
+        secrets=_secrets(doc, raw),
+    )
+
+
+def _optional_str(doc: Document, key: tuple[str, ...], value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise doc.error(key, f"expected a non-empty string, got {value!r}")
+
+
+def _secrets(doc: Document, raw: dict[str, Any]) -> BrokerSecrets:
+    password_file = _optional_str(doc, ("broker", "password_file"), raw.get("password_file"))
+    password_env = _optional_str(doc, ("broker", "password_env"), raw.get("password_env"))
+    if password_file and password_env:
+        raise doc.error(("broker", "password_env"), "give password_file or password_env, not both")
+    if (password_file or password_env) and redact(str(raw.get("url", ""))) != raw.get("url"):
+        raise doc.error(
+            ("broker", "url"), "the URL holds a password too: give it in one place only"
+        )
+    tls = raw.get("tls") or {}
+    if not isinstance(tls, dict):
+        raise doc.error(("broker", "tls"), f"expected a mapping with keys {', '.join(TLS_KEYS)}")
+    _unknown_keys(doc, ("broker", "tls"), tls, TLS_KEYS)
+    verify = tls.get("verify", True)
+    if not isinstance(verify, bool):
+        raise doc.error(("broker", "tls", "verify"), f"expected true or false, got {verify!r}")
+    files = {k: _optional_str(doc, ("broker", "tls", k), tls.get(k)) for k in TLS_KEYS[:4]}
+    for k in ("ca_file", "cert_file", "key_file"):
+        if files[k] and not os.path.isfile(str(files[k])):
+            raise doc.error(("broker", "tls", k), f"no such file: {files[k]}")
+    if bool(files["cert_file"]) != bool(files["key_file"]):
+        raise doc.error(("broker", "tls"), "a client certificate needs both cert_file and key_file")
+    return BrokerSecrets(
+        password_file=password_file,
+        password_env=password_env,
+        ca_file=files["ca_file"],
+        cert_file=files["cert_file"],
+        key_file=files["key_file"],
+        server_name=files["server_name"],
+        verify=verify,
     )
 
 

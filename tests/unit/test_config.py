@@ -207,9 +207,29 @@ class TestBadConfigs:
 
     def test_good_config_passes_check(self, tmp_path: Path) -> None:
         """`logfan check` on a valid config: exit 0 and a one-line summary."""
-        done = run_logfan("check", "-c", str(write(tmp_path, GOOD)))
+        path = write(tmp_path, GOOD)
+        path.chmod(0o640)
+        done = run_logfan("check", "-c", str(path))
         assert done.returncode == 0, done.stderr
         assert done.stdout.decode().endswith("OK: 2 sink(s): all (file), console (console)\n")
+
+    def test_password_in_a_world_readable_config_is_warned_about(self, tmp_path: Path) -> None:
+        """A config holding a password that others can read: a warning, still valid."""
+        path = write(tmp_path, GOOD)
+        path.chmod(0o644)
+        done = run_logfan("check", "-c", str(path))
+        out = done.stdout.decode()
+        assert done.returncode == 0
+        assert f"{path}: warning: the broker URL holds a password and this file is readable" in out
+        assert "secret" not in out
+
+    def test_password_in_two_places_is_refused(self, tmp_path: Path) -> None:
+        """password_file and a password in the URL: one clear error."""
+        text = GOOD.replace("  exchange: logs", "  exchange: logs\n  password_file: /x")
+        with pytest.raises(ConfigError) as caught:
+            load_config(str(write(tmp_path, text)))
+        assert caught.value.key == "broker.url"
+        assert "give it in one place only" in caught.value.reason
 
 
 class TestShippedConfigs:
