@@ -570,6 +570,31 @@ class Channel(filesystem.Channel):
             tmp.unlink()
         super()._queue_bind(exchange, *meta)
 
+    def queue_unbind(
+        self,
+        queue: str,
+        exchange: str | None = None,
+        routing_key: str = "",
+        arguments: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remove ``queue``'s bindings to ``exchange`` from the shared table (kombu's in-memory
+        unbind never reaches the file, so other processes would keep publishing to the queue)."""
+        self.state.binding_delete(queue, exchange, routing_key)
+        file = self._exchange_file(exchange or "")
+        try:
+            f = file.open("rb+", buffering=0)
+        except FileNotFoundError:
+            return
+        with f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            rows = [filesystem.exchange_queue_t(*row) for row in loads(f.read().decode())]
+            kept = [row for row in rows if row.queue != queue]
+            if len(kept) != len(rows):
+                f.seek(0)
+                f.write(dumps(kept).encode())
+                f.truncate()
+
     # kombu's AbstractChannel names the payload `message`, its filesystem Channel `payload`: no
     # signature satisfies both, so mypy is told to accept the filesystem one
     def _put(self, queue: str, payload: Payload, **kwargs: Any) -> None:  # type: ignore[override]

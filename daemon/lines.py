@@ -110,6 +110,14 @@ class LineReader:
                     if self._line or self._skipped is not None:
                         chunk = b"\n"
                 size += self._feed(chunk, now_timestamp(), batch)
+            # One read may hold thousands of lines: send them in batches of the limits.
+            while len(batch) > MAX_BATCH_LINES or (size > MAX_BATCH_BYTES and len(batch) > 1):
+                cut, taken = 0, 0
+                while cut < min(len(batch), MAX_BATCH_LINES) and taken < MAX_BATCH_BYTES:
+                    taken += len(batch[cut][1])
+                    cut += 1
+                yield batch[:cut]
+                batch, size = batch[cut:], size - taken
             full = len(batch) >= MAX_BATCH_LINES or size >= MAX_BATCH_BYTES
             if batch and (not ready or eof or full):
                 yield batch

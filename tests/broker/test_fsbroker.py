@@ -316,6 +316,20 @@ class TestPublish:
         assert synced == (["file", "dir"] if enabled else [])
 
 
+class TestUnbind:
+    def test_unbind_reaches_other_processes(self, root: Path) -> None:
+        """An unbound queue gets nothing from a publisher connected before or after the unbind."""
+        with connect(root) as a, connect(root) as b:
+            declare(a, "logfan.keep", "logfan.gone")
+            publish(b, b"before")
+            a.default_channel.queue_unbind("logfan.gone", "logs")
+            publish(b, b"after")
+            with connect(root) as c:
+                publish(c, b"later")
+            assert [m.body for m in take_all(a, "logfan.keep")] == [b"before", b"after", b"later"]
+            assert [m.body for m in take_all(a, "logfan.gone")] == [b"before"]
+
+
 class TestGet:
     def test_one_consumer_gets_fifo(self, conn: Connection) -> None:
         """A single consumer receives one publisher's messages in publish order."""
@@ -676,6 +690,14 @@ class TestBounds:
         assert [int(m.body) for m in take_all(conn, "logfan.file1")] == list(range(15, 20))
         assert len(take_all(conn, "logfan.file2")) == 20
         assert not files(root / "queues" / "logfan.file1.dead")
+        assert not files(root / "inflight", ".msg")
+
+    def test_dead_letter_cycle_drops(self, conn: Connection, root: Path) -> None:
+        """A queue whose dead letters would come back to itself deletes them (no endless loop)."""
+        declare_bounded(conn, bounded(2, **{"x-dead-letter-routing-key": "logfan.file1"}))
+        for i in range(5):
+            publish(conn, str(i).encode())
+        assert [int(m.body) for m in take_all(conn, "logfan.file1")] == [3, 4]
         assert not files(root / "inflight", ".msg")
 
     def test_claimed_messages_do_not_count(self, conn: Connection, root: Path) -> None:

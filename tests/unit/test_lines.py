@@ -62,6 +62,34 @@ class TestLineReader:
             assert len(body.encode("utf-8", "surrogateescape")) <= 4 * limit
 
 
+class TestBatches:
+    """A flood is sent in batches no larger than the limits."""
+
+    def test_batches_respect_line_and_byte_limits(self) -> None:
+        """5,000 short lines and 60,000 empty ones: no batch over 1,000 lines or 256 KiB."""
+        from logfan.daemon.lines import MAX_BATCH_BYTES, MAX_BATCH_LINES
+
+        for data in (
+            b"".join(b"%d\n" % i for i in range(5000)),
+            b"\n" * 60000,
+            b"x" * 1000 + b"\n",
+        ):
+            r, w = os.pipe()
+
+            def write(fd: int = w, payload: bytes = data) -> None:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(payload)
+
+            thread = threading.Thread(target=write)
+            thread.start()
+            batches = list(LineReader(r).batches())
+            thread.join()
+            os.close(r)
+            assert sum(len(b) for b in batches) == data.count(b"\n")
+            assert max(len(b) for b in batches) <= MAX_BATCH_LINES
+            assert max(sum(len(line) for _, line in b) for b in batches) <= MAX_BATCH_BYTES
+
+
 class TestTruncateText:
     """Per-sink truncation of a message."""
 
