@@ -103,10 +103,9 @@ class TestBoundedQueue:
     """max_queue drops the oldest lines into the dead-letter queue, and only for that sink."""
 
     def test_full_queue_drops_oldest_into_dead_letters(
-        self, rabbitmq: dict[str, Any], tmp_path: Path, daemons: list[Daemon]
+        self, setup: Setup, daemons: list[Daemon]
     ) -> None:
         """Sink down, queue bounded at 100: the rest are dead-lettered, one warning, no loss."""
-        setup = Setup(rabbitmq["url"], tmp_path, rabbitmq)
         bounded, full = setup.sink("bounded"), setup.sink("full")
         down = setup.tmp / "down"
         down.write_text("")
