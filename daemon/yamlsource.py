@@ -13,6 +13,8 @@ MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 KeyPath = tuple[str, ...]
+#: the only collection tags a config may use (the safe loader's own; no python/* objects).
+_PLAIN = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
 class SourceInt(int):
@@ -65,6 +67,8 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise self.fail(node, key, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN:
+            raise self.fail(node, key, f"unsupported YAML tag {node.tag!r}")
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for k_node, v_node in node.value:

@@ -205,6 +205,44 @@ class TestBadConfigs:
             load_config(str(path))
         assert "alias bomb" in caught.value.reason
 
+    def test_deep_nesting_is_refused(self, tmp_path: Path) -> None:
+        """10,000 nested lists: a clear error, not a RecursionError traceback."""
+        path = tmp_path / "deep.yaml"
+        path.write_text("sinks: " + "[" * 10000 + "]" * 10000 + "\n")
+        done = run_logfan("check", "-c", str(path))
+        err = done.stderr.decode()
+        assert done.returncode == 1
+        assert "Traceback" not in err
+        assert "nested" in err
+
+    def test_huge_file_is_refused(self, tmp_path: Path) -> None:
+        """A config over 1 MiB is refused before it is parsed."""
+        path = tmp_path / "huge.yaml"
+        path.write_text("# " + "x" * (2 << 20) + "\n")
+        done = run_logfan("check", "-c", str(path))
+        assert done.returncode == 1
+        assert (
+            done.stderr.decode() == f"logfan check: {path}: the file is larger than 1048576 bytes\n"
+        )
+
+    def test_python_tags_are_not_constructed(self, tmp_path: Path) -> None:
+        """yaml.safe_load semantics: a !!python/object tag is an error, never executed."""
+        path = write(
+            tmp_path,
+            GOOD.replace("exchange: logs", "exchange: !!python/object/apply:os.system ['true']"),
+        )
+        done = run_logfan("check", "-c", str(path))
+        assert done.returncode == 1
+        assert "unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os.system'" in (
+            done.stderr.decode()
+        )
+        scalar = write(
+            tmp_path, GOOD.replace("exchange: logs", "exchange: !!python/name:os.system")
+        )
+        done = run_logfan("check", "-c", str(scalar))
+        assert done.returncode == 1
+        assert "could not determine a constructor" in done.stderr.decode()
+
     def test_good_config_passes_check(self, tmp_path: Path) -> None:
         """`logfan check` on a valid config: exit 0 and a one-line summary."""
         path = write(tmp_path, GOOD)
