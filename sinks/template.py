@@ -17,11 +17,12 @@ PLACEHOLDERS: tuple[str, ...] = ("message", "timestamp", "host", "tag", "severit
 #: what a sink does with control characters inside a line (CR, LF, ESC, NUL, ...).
 CONTROL_POLICIES: tuple[str, ...] = ("escape", "strip", "keep")
 
-_C0 = {c: f"\\x{c:02x}" for c in range(0x20)}
+_C0: dict[int, str | None] = {c: f"\\x{c:02x}" for c in range(0x20)}
 _C0.update({0x09: "\t", 0x0A: "\\n", 0x0D: "\\r"})
 _C0[0x7F] = "\\x7f"
-_ESCAPE = str.maketrans(_C0)
-_STRIP = str.maketrans({c: None for c in [*range(0x20), 0x7F] if c != 0x09})
+_ESCAPE: dict[int, str | None] = str.maketrans(_C0)
+_STRIPPED: dict[int, str | None] = {c: None for c in [*range(0x20), 0x7F] if c != 0x09}
+_STRIP: dict[int, str | None] = str.maketrans(_STRIPPED)
 # Most lines hold no control character: a C-speed search first spares them str.translate.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -32,7 +33,8 @@ def control_filter(policy: str) -> Callable[[str], str]:
     ``escape`` writes C0 controls and DEL as ``\\n``, ``\\r``, ``\\xNN``; TAB stays (backslashes
     are left alone: Windows paths stay readable). ``strip`` removes them; ``keep`` leaves them.
     """
-    table = {"escape": _ESCAPE, "strip": _STRIP}.get(policy)
+    tables: dict[str, dict[int, str | None]] = {"escape": _ESCAPE, "strip": _STRIP}
+    table = tables.get(policy)
     if table is None:
         return lambda text: text
     search = _CONTROL.search
