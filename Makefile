@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= conf/logfan.yaml
 # Debian packages the test suite uses (installed only if missing, only as root).
-TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-dev pkg-config gcc systemd
+TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-dev pkg-config gcc systemd syslog-ng-core openssl
 
 .PHONY: run test venv test-venv debs rabbitmq lint typecheck pytest bench clean
 
@@ -59,7 +59,7 @@ pytest:
 test: debs test-venv rabbitmq lint typecheck pytest
 
 bench: test-venv rabbitmq
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info var .mypy_cache .ruff_cache .pytest_cache

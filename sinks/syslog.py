@@ -1,82 +1,43 @@
-"""The ``syslog`` sink: sends each record as one RFC 5424 or RFC 3164 message over UDP, TCP or unix.
+"""The ``syslog`` sink: each record as one RFC 5424 or RFC 3164 message over UDP, TCP, TLS or unix.
 
-Choices the RFCs leave to the sender:
-
-- MSG is UTF-8 without a BOM (the BOM is optional in RFC 5424 6.4, and rsyslog and syslog-ng
-  read UTF-8 without it). MSG and header values go through ``control_filter("escape")``, so a
-  record is one line for every receiver, whatever the framing; text a UTF-8 encoder refuses (lone
-  surrogates) becomes U+FFFD rather than failing the batch.
-- MSGID and STRUCTURED-DATA are ``-``. RFC 5424 means MSGID as the *type* of a message, while a
-  record's ``msgid`` is the identity of one line and may be longer than MSGID's 32 characters:
-  cutting it would make different lines look alike. It belongs in structured data once logfan has
-  an enterprise number of its own (32473 is reserved for documentation by RFC 5612).
-- A timestamp that is not RFC 3339 is sent as ``-`` in RFC 5424. RFC 3164 has no nil value, so
-  there the time of sending is used, as RFC 3164 4.3.2 tells a relay to do.
-- ``max_message_bytes`` counts the syslog message (header and MSG), not the transport framing.
+The message itself is built by :mod:`logfan.sinks.syslog_format` (which says what the RFCs leave
+to the sender and what logfan chose), the socket is kept by :mod:`logfan.sinks.syslog_transport`.
+This module reads the options and turns every socket or TLS failure into a
+:class:`RetryableSinkError` that says why, so the batch stays queued until the target is back.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import errno
-import re
-import select
-import socket
-import urllib.parse
+import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from logfan.sinks.base import SEVERITIES, Options, Record, RetryableSinkError, normalize_severity
-from logfan.sinks.template import control_filter, template_option
+from logfan.sinks.base import Options, Record, RetryableSinkError
+from logfan.sinks.syslog_format import MessageBuilder, check_sd_id, header_field
+from logfan.sinks.syslog_transport import (
+    ADDRESS_FORMS,
+    Address,
+    Transport,
+    parse_address,
+    tls_context,
+)
+from logfan.sinks.template import template_option
 
 __all__ = ["SyslogSink"]
 
 _FACILITY_NAMES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp")
 _FACILITIES = {name: code for code, name in enumerate(_FACILITY_NAMES)}
 _FACILITIES |= {"cron": 9, "authpriv": 10, "ftp": 11} | {f"local{i}": 16 + i for i in range(8)}
-_ADDRESS_FORMS = "udp://HOST[:PORT], tcp://HOST[:PORT] or unix:///PATH (PORT defaults to 514)"
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
-_NOT_HEADER = re.compile(r"[^\x21-\x7e]")
-_NOT_TAG = re.compile(r"[^A-Za-z0-9_.-]")
-_TIMEOUT = 5.0
+_FRAMINGS = ("octet-counting", "lf")
+_TLS_OPTIONS = ("ca_file", "cert_file", "key_file", "server_name")
 _UDP_MAX = 65507  # the largest UDP payload over IPv4
-# A full local send queue loses a UDP datagram just as the network may; raising would resend
-# the datagrams of the batch that did go out, for no better chance of delivery.
-_UDP_TRANSIENT = frozenset({errno.ENOBUFS, errno.EAGAIN})
-_escape = control_filter("escape")
 
 
-@dataclass(frozen=True, slots=True)
-class _Address:
-    scheme: str
-    host: str = ""
-    port: int = 514
-    path: str = ""
-
-    def __str__(self) -> str:
-        if self.scheme == "unix":
-            return f"unix://{self.path}"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-
-def _address_option(options: Options) -> _Address:
+def _address_option(options: Options) -> Address:
     text: str = options.get_str("address", "unix:///dev/log")
-    bad = options.error("address", f"expected {_ADDRESS_FORMS}; got {text!r}")
-    try:
-        url = urllib.parse.urlsplit(text)
-        port = url.port
-    except ValueError:  # a malformed [IPv6] host, a port that is not a number or above 65535
-        raise bad from None
-    if url.query or url.fragment or url.username is not None:
-        raise bad
-    if url.scheme == "unix" and not url.netloc and url.path.startswith("/"):
-        return _Address("unix", path=url.path)
-    if url.scheme in ("udp", "tcp") and url.hostname and url.path in ("", "/") and port != 0:
-        return _Address(url.scheme, url.hostname, port or 514)
-    raise bad
+    address = parse_address(text)
+    if address is None:
+        raise options.error("address", f"expected {ADDRESS_FORMS}; got {text!r}")
+    return address
 
 
 def _facility_option(options: Options) -> int:
@@ -91,233 +52,146 @@ def _facility_option(options: Options) -> int:
     raise options.error("facility", f"expected a name ({names}) or a number 0-23; got {value!r}")
 
 
-def _header(text: str, limit: int) -> str:
-    """An RFC 5424 header field: printable US-ASCII only, at most ``limit`` long, never empty."""
-    return _NOT_HEADER.sub("_", _escape(text))[:limit] or "-"
+def _limit_option(options: Options, address: Address) -> int:
+    udp = address.scheme == "udp"
+    limit: int = options.get_int("max_message_bytes", 2048 if udp else 65536, minimum=480)
+    if udp and limit > _UDP_MAX:
+        raise options.error(
+            "max_message_bytes", f"a UDP datagram holds at most {_UDP_MAX} bytes; got {limit}"
+        )
+    return limit
 
 
-def _bsd_token(text: str, limit: int) -> str:
-    """An RFC 3164 TAG or PID: letters, digits and ``-_.``, at most ``limit`` long."""
-    return _NOT_TAG.sub("_", text)[:limit] or "-"
+def _hostname_option(options: Options) -> str | None:
+    hostname: str | None = options.get_str("hostname", None)
+    if hostname is not None and (header_field(hostname, 255) != hostname):
+        raise options.error(
+            "hostname", f"expected up to 255 printable ASCII characters; got {hostname!r}"
+        )
+    return hostname
 
 
-def _parse_time(text: str) -> tuple[str, dt.datetime] | None:
-    """The RFC 5424 TIMESTAMP for ``text`` (fraction cut to 6 digits) and its moment, or None."""
-    match = _RFC3339.fullmatch(text.strip().upper())
-    if match is None:
-        return None
-    stamp = match[1] + (match[2] or "")[:7] + match[3]
+def _sd_id_option(options: Options) -> str | None:
+    sd_id: str | None = options.get_str("sd_id", None)
+    if sd_id is not None and (why := check_sd_id(sd_id)) is not None:
+        raise options.error("sd_id", f"{why}; got {sd_id!r}")
+    return sd_id
+
+
+def _tls_option(options: Options, address: Address) -> tuple[ssl.SSLContext | None, str | None]:
+    files = {key: options.get_str(key, None) for key in _TLS_OPTIONS}
+    given = [key for key, value in files.items() if value is not None]
+    if address.scheme != "tls":
+        if given:
+            raise options.error(given[0], f"applies to tls:// only, not to {address}")
+        return None, None
+    if files["key_file"] is not None and files["cert_file"] is None:
+        raise options.error("key_file", "needs cert_file too")
+    key = "ca_file"
     try:
-        return stamp, dt.datetime.fromisoformat(stamp)
-    except ValueError:  # month 13, second 60 and the like
-        return None
+        context = tls_context(files["ca_file"])
+        key = "cert_file"
+        if files["cert_file"] is not None:
+            context.load_cert_chain(files["cert_file"], files["key_file"])
+    except OSError as exc:  # ssl.SSLError included
+        reason = exc.strerror or str(exc)
+        raise options.error(key, f"cannot use {files[key]!r}: {reason}") from None
+    return context, files["server_name"]
 
 
-def _bsd_time(when: dt.datetime | None) -> str:
-    """``Mmm dd hh:mm:ss`` in local time; month names fixed in English whatever the locale."""
-    try:
-        local = (when or dt.datetime.now(dt.UTC)).astimezone()
-    except (OverflowError, ValueError):  # a moment in year 1 or 9999 that local time cannot hold
-        local = dt.datetime.now(dt.UTC).astimezone()
-    return f"{_MONTHS[local.month - 1]} {local.day:2d} {local:%H:%M:%S}"
-
-
-def _marker(count: int) -> bytes:
-    return f"...[truncated {count} bytes]".encode()
-
-
-def _fit(msg: bytes, room: int) -> tuple[bytes, int]:
-    """``msg`` cut to ``room`` bytes, marker included, on a UTF-8 boundary; and the bytes cut."""
-    if len(msg) <= room:
-        return msg, 0
-    # Sized for the largest count it could show, so the real marker always fits.
-    keep = max(0, room - len(_marker(len(msg))))
-    while keep and msg[keep] & 0xC0 == 0x80:
-        keep -= 1
-    cut = len(msg) - keep
-    return msg[:keep] + _marker(cut), cut
-
-
-def _peer_closed(sock: socket.socket) -> bool:
-    """Whether a stream receiver has hung up.
-
-    A closed TCP connection still takes one more send and loses it silently. Syslog receivers
-    never talk back, so anything readable is the hang-up (or data to discard).
-    """
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    if not poller.poll(0):
-        return False
-    try:
-        return sock.recv(4096) == b""
-    except OSError:
-        return True
+def _tls_reason(exc: ssl.SSLError) -> str:
+    """Why a TLS handshake failed, in the words an operator searches for."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = str(exc.verify_message or exc.reason or exc)
+        if detail.lower().startswith("hostname mismatch"):
+            return f"TLS hostname mismatch: {detail.split(', ', 1)[-1]}"
+        return f"TLS certificate verify failed: {detail}"
+    return f"TLS failed: {exc.reason or exc}"
 
 
 class SyslogSink:
     """Sends each record as one syslog message to ``address``; see the module docstring.
 
-    UDP uses an unconnected socket, so no receiver means no error, as with any datagram. TCP and
-    a stream unix socket get each batch as one ``sendall``; after any error the socket is closed
-    and the next write reconnects. ``truncated`` counts messages cut to ``max_message_bytes``;
-    ``dropped`` counts UDP datagrams lost to a full local send queue.
+    UDP uses an unconnected socket, so no receiver means no error, as with any datagram. TCP, TLS
+    and a stream unix socket get each batch as one ``sendall``; after any error the socket is
+    closed and the next write reconnects. ``truncated`` counts messages cut to
+    ``max_message_bytes``; ``dropped`` counts UDP datagrams lost to a full local send queue.
     """
 
     def __init__(self, name: str, options: Options) -> None:
         self.name = name
         self.address = _address_option(options)
-        udp = self.address.scheme == "udp"
         self.protocol: str = options.get_choice("protocol", ("rfc5424", "rfc3164"), "rfc5424")
         self.facility = _facility_option(options)
-        framing: str | None = options.get_choice("framing", ("octet-counting", "lf"), None)
-        if framing is not None and udp:
+        framing: str | None = options.get_choice("framing", _FRAMINGS, None)
+        if framing is not None and self.address.scheme == "udp":
             raise options.error(
-                "framing", f"applies to tcp:// and unix:// only, not to {self.address}"
+                "framing", f"applies to tcp://, tls:// and unix:// only, not to {self.address}"
             )
+        # TCP receivers expect octet counting (RFC 6587, RFC 5425); the stream /dev/log readers
+        # (syslog-ng's unix-stream(), the system() source) read one message per line.
         self.framing = framing or "octet-counting"
-        self.template = template_option(options, "{message}")
-        limit: int = options.get_int("max_message_bytes", 2048 if udp else 65536, minimum=480)
-        if udp and limit > _UDP_MAX:
-            raise options.error(
-                "max_message_bytes", f"a UDP datagram holds at most {_UDP_MAX} bytes; got {limit}"
-            )
-        self.max_message_bytes = limit
-        hostname: str | None = options.get_str("hostname", None)
-        if hostname is not None and (_NOT_HEADER.search(hostname) or len(hostname) > 255):
-            raise options.error(
-                "hostname", f"expected up to 255 printable ASCII characters; got {hostname!r}"
-            )
-        self.hostname = hostname
+        template = template_option(options, "{message}")
+        self.max_message_bytes = _limit_option(options, self.address)
+        self.hostname = _hostname_option(options)
+        self.sd_id = _sd_id_option(options)
+        context, server_name = _tls_option(options, self.address)
         options.finish()
-        self._local_host = _header(socket.gethostname().split(".")[0], 255)
-        self.truncated = 0
-        self.dropped = 0
-        self._sock: socket.socket | None = None
-        self._stream = False
-        self._target: tuple[Any, ...] | None = None  # where UDP datagrams go, once resolved
+        self._builder = MessageBuilder(
+            protocol=self.protocol,
+            facility=self.facility,
+            template=template,
+            max_message_bytes=self.max_message_bytes,
+            hostname=self.hostname,
+            sd_id=self.sd_id,
+        )
+        self._transport = Transport(
+            self.address,
+            framing=self.framing,
+            framing_unix=framing or "lf",
+            context=context,
+            server_name=server_name,
+        )
+
+    @property
+    def truncated(self) -> int:
+        """Messages cut to ``max_message_bytes`` so far."""
+        return self._builder.truncated
+
+    @property
+    def dropped(self) -> int:
+        """UDP datagrams lost to a full local send queue so far."""
+        return self._transport.dropped
 
     def _error(self, action: str, exc: OSError) -> RetryableSinkError:
+        if isinstance(exc, ssl.SSLError):
+            reason = _tls_reason(exc)
+            return RetryableSinkError(f"{reason} (sink {self.name!r}, {self.address})")
         reason = exc.strerror or str(exc) or type(exc).__name__
         return RetryableSinkError(f"sink {self.name!r}: cannot {action} {self.address}: {reason}")
 
     def open(self) -> None:
         """Create the UDP socket or connect, so a wrong address shows before the first record."""
-        if self._sock is None:
-            self._connect()
-
-    def _connect(self) -> socket.socket:
-        address = self.address
-        try:
-            if address.scheme == "udp":
-                sock = self._udp_socket()
-            elif address.scheme == "tcp":
-                sock = socket.create_connection((address.host, address.port), timeout=_TIMEOUT)
-                if sock.getsockname() == sock.getpeername():
-                    # TCP "self-connect": with no listener on a local port of the ephemeral
-                    # range, the kernel may connect the socket to itself; every line sent
-                    # would be read back by nobody and lost.
-                    sock.close()
-                    raise ConnectionRefusedError(errno.ECONNREFUSED, "nothing listens there")
-                self._stream = True
-            else:
-                sock = self._unix_socket()
-        except OSError as exc:
-            raise self._error("connect to", exc) from exc
-        self._sock = sock
-        return sock
-
-    def _udp_socket(self) -> socket.socket:
-        info = socket.getaddrinfo(self.address.host, self.address.port, type=socket.SOCK_DGRAM)
-        family, kind, proto, _, target = info[0]
-        sock = socket.socket(family, kind, proto)
-        sock.settimeout(_TIMEOUT)
-        self._target = target
-        return sock
-
-    def _unix_socket(self) -> socket.socket:
-        # As logging.handlers.SysLogHandler does: /dev/log is a datagram socket for systemd and
-        # most daemons but a stream one for some, and only connect() tells which.
-        try:
-            return _connected_unix(socket.SOCK_DGRAM, self.address.path)
-        except OSError as exc:
-            if exc.errno != errno.EPROTOTYPE:
-                raise
-        sock = _connected_unix(socket.SOCK_STREAM, self.address.path)
-        self._stream = True
-        return sock
-
-    def _frame(self, record: Record) -> bytes:
-        """One syslog message for ``record``, without transport framing."""
-        pri = self.facility * 8 + SEVERITIES.index(normalize_severity(record.severity) or "info")
-        host = _header(
-            self.hostname or (self._local_host if record.host == "-" else record.host), 255
-        )
-        parsed = _parse_time(record.timestamp)
-        if self.protocol == "rfc5424":
-            stamp = parsed[0] if parsed else "-"
-            tag, pid = _header(record.tag, 48), _header(record.pid, 128)
-            head = f"<{pri}>1 {stamp} {host} {tag} {pid} - - "
-        else:
-            pid = "" if record.pid == "-" else f"[{_bsd_token(record.pid, 128)}]"
-            stamp = _bsd_time(parsed[1] if parsed else None)
-            head = f"<{pri}>{stamp} {host} {_bsd_token(record.tag, 32)}{pid}: "
-        header = head.encode("ascii")
-        msg = _escape(self.template.render(record)).encode("utf-8", "replace")
-        body, cut = _fit(msg, max(0, self.max_message_bytes - len(header)))
-        if cut:
-            self.truncated += 1
-        return header + body
-
-    def _framed(self, message: bytes) -> bytes:
-        if self.framing == "lf":
-            return message + b"\n"
-        return b"%d %b" % (len(message), message)  # RFC 6587 octet counting
+        if not self._transport.connected:
+            try:
+                self._transport.connect()
+            except OSError as exc:
+                raise self._error("connect to", exc) from exc
 
     def write(self, records: Sequence[Record]) -> None:
         """Send the batch: one ``sendall`` on a stream, one datagram per record otherwise."""
-        messages = [self._frame(record) for record in records]
+        messages = [self._builder.build(record) for record in records]
         if not messages:
             return
-        if self._sock is not None and self._stream and _peer_closed(self._sock):
-            self.close()
-        sock = self._sock or self._connect()
+        action = "send to" if self._transport.connected else "connect to"
         try:
-            if self._stream:
-                sock.sendall(b"".join(map(self._framed, messages)))
-            else:
-                self._send_datagrams(sock, messages)
+            self._transport.send(messages)
         except OSError as exc:
-            self.close()
-            raise self._error("send to", exc) from exc
-
-    def _send_datagrams(self, sock: socket.socket, messages: list[bytes]) -> None:
-        for message in messages:
-            try:
-                if self._target is None:
-                    sock.send(message)
-                else:
-                    sock.sendto(message, self._target)
-            except OSError as exc:
-                if self._target is None or exc.errno not in _UDP_TRANSIENT:
-                    raise
-                self.dropped += 1
+            raise self._error(action, exc) from exc
 
     def flush(self) -> None:
         """Nothing to do: every write hands its bytes to the kernel before returning."""
 
     def close(self) -> None:
         """Close the socket; a later write opens a new one."""
-        sock, self._sock, self._target, self._stream = self._sock, None, None, False
-        if sock is not None:
-            sock.close()
-
-
-def _connected_unix(kind: socket.SocketKind, path: str) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, kind)
-    try:
-        sock.settimeout(_TIMEOUT)
-        sock.connect(path)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+        self._transport.close()

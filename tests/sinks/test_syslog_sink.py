@@ -233,6 +233,47 @@ class TestRfc5424Frames:
             assert receiver.recv(65536).endswith(b" - - hello")
 
 
+class TestStructuredData:
+    def test_metadata_under_the_configured_sd_id(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """With ``sd_id`` the record's own host, tag, pid, msgid and timestamp travel verbatim."""
+        sink = make_sink(address=udp_address, sd_id="logfan@32473")
+        sink.write([record(host="hôte 1", msgid="abc-1")])
+        assert (
+            udp_receiver.recv(65536)
+            == (
+                '<14>1 2026-11-27T06:12:59.123Z h_te_1 app 42 - [logfan@32473 host="hôte 1" '
+                'tag="app" pid="42" msgid="abc-1" timestamp="2026-11-27T06:12:59.123Z"] hello'
+            ).encode()
+        )
+
+    def test_param_values_escaped(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """'"', '\\' and ']' are escaped in PARAM-VALUEs; a newline is escaped like in MSG."""
+        sink = make_sink(address=udp_address, sd_id="x@1")
+        sink.write([record(tag='a"b\\c]d\ne', pid="-", host="-")])
+        frame = udp_receiver.recv(65536)
+        sd = frame[frame.index(b"[x@1") : frame.rindex(b" hello")]
+        assert sd == rb'[x@1 tag="a\"b\\c\]d\\ne" timestamp="2026-11-27T06:12:59.123Z"]'
+
+    def test_off_by_default(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """Without ``sd_id`` STRUCTURED-DATA is '-': logfan claims no enterprise number."""
+        make_sink(address=udp_address).write([record()])
+        assert b" 42 - - hello" in udp_receiver.recv(65536)
+
+    def test_dropped_when_it_would_crowd_out_the_message(
+        self, make_sink: MakeSink, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """Structured data larger than half of max_message_bytes is left out, never MSG."""
+        sink = make_sink(address=udp_address, sd_id="x@1", max_message_bytes=480)
+        sink.write([record(msgid="m" * 200)])
+        assert udp_receiver.recv(65536).endswith(b" 42 - - hello")
+
+
 @pytest.mark.usefixtures("eastern_time")
 class TestRfc3164Frames:
     def test_frame_in_local_time(
@@ -331,7 +372,7 @@ class TestUnixSockets:
             assert receiver.recv(65536).endswith(b" - - c")
 
     def test_stream_socket(self, make_sink: MakeSink, tmp_path: Path) -> None:
-        """A stream unix socket is detected and framed like TCP, octet counting by default."""
+        """A stream unix socket is detected and gets one line per record by default."""
         path = str(tmp_path / "log")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
             server.bind(path)
@@ -340,8 +381,22 @@ class TestUnixSockets:
             make_sink(address=f"unix://{path}").write([record("a\nb"), record("c")])
             conn, _ = server.accept()
             with conn:
+                lines = read_lines(conn, 2)
+        assert [f.split(b" - - ", 1)[1] for f in lines] == [b"a\\nb", b"c"]
+
+    def test_stream_socket_octet_counting(self, make_sink: MakeSink, tmp_path: Path) -> None:
+        """``framing: octet-counting`` applies to a stream unix socket too."""
+        path = str(tmp_path / "log")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(path)
+            server.listen()
+            server.settimeout(5)
+            sink = make_sink(address=f"unix://{path}", framing="octet-counting")
+            sink.write([record("a"), record("c")])
+            conn, _ = server.accept()
+            with conn:
                 frames = read_octet_frames(conn, 2)
-        assert [f.split(b" - - ", 1)[1] for f in frames] == [b"a\\nb", b"c"]
+        assert [f.split(b" - - ", 1)[1] for f in frames] == [b"a", b"c"]
 
     def test_missing_socket_is_retryable(self, make_sink: MakeSink, tmp_path: Path) -> None:
         """No socket at the path: a retryable error naming the sink and address."""
@@ -451,6 +506,14 @@ class TestOptions:
             ({"address": "udp://h", "max_message_bytes": 70000}, "max_message_bytes", "70000"),
             ({"hostname": "two words"}, "hostname", "'two words'"),
             ({"format": "{nope}"}, "format", "{nope}"),
+            ({"sd_id": "logfan"}, "sd_id", "'logfan'"),
+            ({"sd_id": "log fan@1"}, "sd_id", "'log fan@1'"),
+            ({"sd_id": "logfan@x"}, "sd_id", "'logfan@x'"),
+            ({"sd_id": "l" * 30 + "@123"}, "sd_id", "NAME@PEN"),
+            ({"address": "tcp://h", "ca_file": "/ca.pem"}, "ca_file", "tls:// only"),
+            ({"address": "tls://h", "ca_file": "/nonexistent.pem"}, "ca_file", "nonexistent"),
+            ({"address": "tls://h", "key_file": "/k.pem"}, "key_file", "needs cert_file"),
+            ({"address": "tls://h", "cert_file": "/c.pem"}, "cert_file", "/c.pem"),
             ({"colour": "red"}, "colour", "valid options are"),
         ],
     )
@@ -471,6 +534,7 @@ class TestOptions:
         [
             ("udp://[::1]:5514", "udp://[::1]:5514"),
             ("tcp://logs.example", "tcp://logs.example:514"),
+            ("tls://logs.example", "tls://logs.example:6514"),
             ("unix:///run/systemd/journal/syslog", "unix:///run/systemd/journal/syslog"),
         ],
     )
