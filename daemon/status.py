@@ -27,7 +27,7 @@ def sink_figures(consumer: SinkConsumer) -> dict[str, Any]:
         "redelivered_messages": stats.redelivered,
         "dead_lettered": stats.dead_lettered,
         "dropped": stats.dropped,
-        "truncated": stats.truncated,
+        "truncated": stats.truncated + int(getattr(consumer.sink, "truncated", 0) or 0),
         "retries": stats.retries,
         "connects": stats.connects,
         "last_error": stats.last_error,
