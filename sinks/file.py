@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import grp
 import os
-from collections.abc import Sequence
+import pwd
+from collections.abc import Callable, Sequence
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
+from logfan.sinks.rotation import Rotator, rotate_option
 from logfan.sinks.template import CONTROL_POLICIES, control_filter, template_option
 
 DEFAULT_FORMAT = "{timestamp} {host} {tag}: {message}"
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+#: (uid_t)-1 means "no change" to chown; user and group numbers are below it.
+_NO_ID = 2**32 - 1
+
+
+def _account(options: Options, key: str, what: str, lookup: Callable[[str], int]) -> int | None:
+    """``owner`` / ``group``: a name that must exist here, or a number (taken as it is)."""
+    value = options.get_raw(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _NO_ID:
+        return int(value)
+    if isinstance(value, str) and value:
+        try:
+            return lookup(value)
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
+            raise options.error(key, f"no {what} named {value!r} on this host") from None
+    raise options.error(key, f"expected a {what} name or number, got {value!r}")
 
 
 class FileSink:
     """Appends each batch to ``path`` with one ``write`` so ``tail -F`` never sees half a line.
 
-    ``O_APPEND`` keeps ``copytruncate`` rotation working; before each batch the path's device
-    and inode are compared with the open file and the file is reopened when it was moved or
-    deleted (logrotate's ``create``), as CPython's ``WatchedFileHandler`` does.
+    Writes are unbuffered: a batch is on the file (visible to ``tail -F``) as soon as ``write``
+    returns. ``O_APPEND`` keeps ``copytruncate`` rotation working; before each batch the path's
+    device and inode are compared with the open file and the file is reopened when it was moved
+    or deleted (logrotate's ``create``), as CPython's ``WatchedFileHandler`` does; ``reopen()``
+    (SIGHUP) lets go of a rotated file at once. ``rotate:`` rotates by size without logrotate.
+    A file this sink creates gets ``mode`` exactly (whatever the umask) and ``owner``/``group``.
     """
 
     def __init__(self, name: str, options: Options) -> None:
@@ -27,6 +53,10 @@ class FileSink:
         self.path: str = os.path.abspath(path)
         self.mode: int = options.get_mode("mode", 0o640)
         self.fsync: bool = options.get_bool("fsync", False)
+        self.uid = _account(options, "owner", "user", lambda n: pwd.getpwnam(n).pw_uid)
+        self.gid = _account(options, "group", "group", lambda n: grp.getgrnam(n).gr_gid)
+        policy = rotate_option(options)
+        self.rotator = Rotator(self.path, policy) if policy else None
         self.template = template_option(options, DEFAULT_FORMAT)
         self.clean = control_filter(options.get_choice("control_chars", CONTROL_POLICIES, "escape"))
         options.finish()
@@ -35,7 +65,9 @@ class FileSink:
 
     def _error(self, action: str, exc: OSError) -> RetryableSinkError:
         reason = exc.strerror or str(exc)
-        if exc.errno == errno.ELOOP:
+        if exc.filename and exc.filename != self.path:
+            reason = f"{exc.filename}: {reason}"
+        elif exc.errno == errno.ELOOP:
             reason = "the path is a symlink, which this sink refuses to write through"
         return RetryableSinkError(f"sink {self.name!r}: cannot {action} {self.path}: {reason}")
 
@@ -43,11 +75,44 @@ class FileSink:
         """Create the parent directories (0750) and open the file for appending."""
         try:
             os.makedirs(os.path.dirname(self.path), mode=0o750, exist_ok=True)
-            fd = os.open(self.path, _OPEN_FLAGS, self.mode)
+            fd = self._open_or_create()
         except OSError as exc:
             raise self._error("open", exc) from exc
         st = os.fstat(fd)
         self._fd, self._ident = fd, (st.st_dev, st.st_ino)
+
+    def _open_or_create(self) -> int:
+        while True:
+            try:
+                fd = os.open(self.path, _FLAGS | os.O_CREAT | os.O_EXCL, self.mode)
+            except FileExistsError:
+                pass
+            else:
+                return self._created(fd)
+            try:
+                return os.open(self.path, _FLAGS)
+            except FileNotFoundError:
+                continue  # deleted between the two calls: create it
+
+    def _created(self, fd: int) -> int:
+        """Give a file we just created its mode and owner; on failure remove it again."""
+        try:
+            os.fchmod(fd, self.mode)
+            st = os.fstat(fd)
+            # Only a real change calls fchown, which the shipped unit's syscall filter refuses.
+            uid = -1 if self.uid in (None, st.st_uid) else self.uid
+            gid = -1 if self.gid in (None, st.st_gid) else self.gid
+            if (uid, gid) != (-1, -1):
+                os.fchown(fd, uid, gid)
+        except OSError as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            owner = f"owner {self.uid if self.uid is not None else '-'}"
+            owner += f", group {self.gid if self.gid is not None else '-'}"
+            reason = f"cannot give the new file mode {self.mode:04o}, {owner}: {exc.strerror}"
+            raise OSError(exc.errno, reason) from exc
+        return fd
 
     def _reopen_if_moved(self) -> int:
         try:
@@ -62,18 +127,39 @@ class FileSink:
             raise self._error("open", OSError(errno.EBADF, "not open"))
         return self._fd
 
+    def _target(self, incoming: int) -> int:
+        """The descriptor to append ``incoming`` bytes to, after any reopen or rotation."""
+        fd = self._reopen_if_moved()
+        if self.rotator is None or not self.rotator.due(os.fstat(fd).st_size, incoming):
+            return fd
+        self.close()
+        try:
+            self.rotator.rotate()
+        except OSError as exc:
+            raise self._error("rotate", exc) from exc
+        return self._reopen_if_moved()
+
     def write(self, records: Sequence[Record]) -> None:
         """Append the batch as one buffer; a short write is continued, never left half a line."""
         data = "".join(self.template.render(r, self.clean) + "\n" for r in records).encode(
             "utf-8", "surrogateescape"
         )
-        fd = self._reopen_if_moved()
-        view = memoryview(data)
+        fd = self._target(len(data))
+        start = os.fstat(fd).st_size
+        view, done = memoryview(data), 0
         try:
-            while view:
-                view = view[os.write(fd, view) :]
+            while done < len(data):
+                done += os.write(fd, view[done:])
         except OSError as exc:
+            if done:
+                self._undo(fd, start + done, start)
             raise self._error("write to", exc) from exc
+
+    def _undo(self, fd: int, end: int, start: int) -> None:
+        """Cut a partly written batch off again (disk full), so the retry leaves no torn line."""
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_size == end:  # nobody truncated or appended meanwhile
+                os.ftruncate(fd, start)
 
     def flush(self) -> None:
         """With ``fsync: true``, make the written lines durable before they are acknowledged."""
@@ -82,6 +168,11 @@ class FileSink:
                 os.fsync(self._fd)
             except OSError as exc:
                 raise self._error("fsync", exc) from exc
+
+    def reopen(self) -> None:
+        """Close the file and open the path again (after SIGHUP; raises like ``open``)."""
+        self.close()
+        self.open()
 
     def close(self) -> None:
         """Close the file; the next write reopens it."""
