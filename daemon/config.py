@@ -243,7 +243,7 @@ def _sink(doc: Document, name: str, raw: Any) -> SinkConfig:
     except LookupError as exc:
         raise doc.error((*key, "type"), str(exc)) from None
     except SinkConfigError as exc:
-        raise doc.error((*key, *((exc.key,) if exc.key else ())), exc.reason) from None
+        raise doc.error((*key, *(exc.key.split(".") if exc.key else ())), exc.reason) from None
     return sink_config
 
 

@@ -118,6 +118,13 @@ BAD = [
         id="bad-url-password-hidden",
     ),
     pytest.param(
+        GOOD.replace("    mode: 0600", "    rotate:\n      keep: 3\n      max_bytes: 10 parsecs"),
+        10,
+        "sinks.all.rotate.max_bytes",
+        "got '10 parsecs'",
+        id="nested-option-line",
+    ),
+    pytest.param(
         GOOD.replace("    stream: stderr", "    stream: [stderr"),
         None,
         None,
