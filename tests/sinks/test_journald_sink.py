@@ -80,12 +80,20 @@ elif spec["journald"] == "stale":
     stale.close()
 error = None
 try:
-    sink = JournaldSink("jd", Options("jd", spec["options"]))
-    sink.open()
-    for batch in spec["batches"]:
-        sink.write([Record(**r) for r in batch])
-        sink.flush()
-    sink.close()
+    if "log_events" in spec:  # the daemon's own logs, as under systemd
+        import structlog
+        from logfan.daemon import logs
+        os.environ["JOURNAL_STREAM"] = "8:1"
+        logs.configure()
+        for event in spec["log_events"]:
+            structlog.get_logger("logfan.test").warning(event["event"], **event["fields"])
+    else:
+        sink = JournaldSink("jd", Options("jd", spec["options"]))
+        sink.open()
+        for batch in spec["batches"]:
+            sink.write([Record(**r) for r in batch])
+            sink.flush()
+        sink.close()
 except Exception as exc:
     error = [type(exc).__name__, str(exc)]
 if journald is not None:
@@ -134,11 +142,19 @@ class Journal:
 
     def run(self, batches: list[list[Record]], journald: str = "running", **options: Any) -> None:
         """Build the sink with ``options``, write ``batches``; keep the first error in ``error``."""
-        spec = {
-            "journald": journald,
-            "options": {"type": "journald", **options},
-            "batches": [[r._asdict() for r in batch] for batch in batches],
-        }
+        self._spawn(
+            {
+                "journald": journald,
+                "options": {"type": "journald", **options},
+                "batches": [[r._asdict() for r in batch] for batch in batches],
+            }
+        )
+
+    def log(self, events: list[dict[str, Any]]) -> None:
+        """Configure the daemon's logging as under systemd and log ``events`` (event, fields)."""
+        self._spawn({"journald": "running", "log_events": events})
+
+    def _spawn(self, spec: dict[str, Any]) -> None:
         code = f"JOURNALD = {JOURNALD!r}\nJOURNALD_CONF = {JOURNALD_CONF!r}\n{RUNNER}"
         argv = ["unshare", "--mount", "--net", "--propagation", "private"]
         done = subprocess.run(
@@ -364,3 +380,26 @@ class TestJournaldSink:
     def test_registered_as_journald(self) -> None:
         """`type: journald` finds this class through the logfan.sinks entry points."""
         assert entry_points(group="logfan.sinks")["journald"].load() is JournaldSink
+
+
+class TestDaemonLogsToJournal:
+    """The daemon's own logs under systemd: journald entries with fields, passwords hidden."""
+
+    def test_log_events_become_entries_with_fields(self, journal: Journal) -> None:
+        """Each event is one entry: readable MESSAGE, PRIORITY, LOGFAN_* fields, no password."""
+        journal.log(
+            [
+                {
+                    "event": "consumer disconnected",
+                    "fields": {"sink": "remote", "error": "amqp://guest:hunter2@h:5672// gone"},
+                }
+            ]
+        )
+        assert journal.error is None
+        (entry,) = [e for e in journal.entries() if e.get("SYSLOG_IDENTIFIER") == b"logfan"]
+        assert entry["PRIORITY"] == b"4"
+        assert entry["LOGFAN_SINK"] == b"remote"
+        assert entry["LOGFAN_EVENT"] == b"consumer disconnected"
+        assert b"consumer disconnected" in entry["MESSAGE"]
+        assert b"hunter2" not in b"".join(entry.values())
+        assert entry["LOGFAN_ERROR"] == b"amqp://guest:***@h:5672// gone"
