@@ -114,6 +114,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _dead(args: argparse.Namespace) -> int:
     from logfan.daemon import deadletter  # noqa: PLC0415 - emit and check stay light
+    from logfan.daemon.brokerurl import redact  # noqa: PLC0415
     from logfan.sinks.template import Template, control_filter  # noqa: PLC0415
 
     config = load_config(config_path(args.config))
@@ -122,13 +123,19 @@ def _dead(args: argparse.Namespace) -> int:
         names = ", ".join(sinks)
         raise LogfanError(f"no sink {args.sink!r} in {config.path}; its sinks are: {names}")
     sink = sinks[args.sink]
-    if args.replay:
-        lines = deadletter.replay_dead(config.broker, sink, args.limit)
-        print(f"replayed {lines} line(s) from {sink.dead_queue} to {sink.queue}")
-        return 0
+    try:
+        if args.replay:
+            lines = deadletter.replay_dead(config.broker, sink, args.limit)
+            print(f"replayed {lines} line(s) from {sink.dead_queue} to {sink.queue}")
+            return 0
+        entries = deadletter.list_dead(config.broker, sink, args.limit)
+    except LogfanError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broker failure is the user's to read, not ours
+        url = redact(config.broker.url)
+        raise LogfanError(f"the broker at {url} failed: {redact(str(exc))}") from None
     template = Template("{timestamp} {host} {tag}[{pid}] {severity}: {message}")
     clean = control_filter("escape")
-    entries = deadletter.list_dead(config.broker, sink, args.limit)
     for record, reason in entries:
         print(f"{template.render(record, clean)}\t# {clean(reason)}")
     print(f"{len(entries)} dead-lettered line(s) in {sink.dead_queue}", file=sys.stderr)
