@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from logfan_testkit import RABBITMQ_URL, Daemon, Setup, UdpListener, rabbitmq_up
+
+# `make test` runs each property test with hypothesis' default 100 examples; a longer run:
+# HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/unit/test_properties.py tests/unit/test_lines.py
+settings.register_profile("long", max_examples=5_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

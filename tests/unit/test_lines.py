@@ -48,7 +48,7 @@ class TestLineReader:
         assert lines == ["z" * 1000 + marker(len(data) - 1000)]
         assert truncated == 1
 
-    @settings(max_examples=200, deadline=None)
+    @settings(deadline=None)
     @given(data=st.binary(max_size=3000), limit=st.integers(min_value=64, max_value=300))
     def test_one_output_line_per_input_line(self, data: bytes, limit: int) -> None:
         """Arbitrary bytes: exactly one line out per line in, none longer than the limit."""

@@ -25,9 +25,7 @@ yaml_ish = st.text(alphabet=string.printable + "{}[]:&*!|>-'\"#%@`é\x00", max_s
 class TestConfigLoaderProperties:
     """load_config on arbitrary text: a Config or a ConfigError, nothing else."""
 
-    @settings(
-        max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(text=yaml_ish)
     def test_arbitrary_text(self, tmp_path: Path, text: str) -> None:
         """Random YAML-looking text never crashes the loader."""
@@ -40,9 +38,7 @@ class TestConfigLoaderProperties:
             message = str(exc)
         assert message.startswith(str(path))
 
-    @settings(
-        max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(
         value=st.recursive(
             st.none() | st.booleans() | st.integers() | texts,
