@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import os
 import select
 from collections.abc import Iterator
@@ -33,15 +32,31 @@ def marker(cut: int) -> str:
     return f"...[truncated {cut} bytes]"
 
 
+def fit(data: bytes, total: int, limit: int) -> tuple[bytes, int]:
+    """Cut a line of ``total`` bytes, of which ``data`` is the start, to ``limit`` bytes
+    *including* the marker; returns the kept bytes (whole characters) and the bytes cut."""
+    room = limit - len(marker(total))
+    while True:
+        kept = utf8_prefix(data, max(room, 0))
+        cut = total - len(kept)
+        needed = len(kept) + len(marker(cut))
+        if needed <= limit or room <= 0:
+            return kept, cut
+        room -= needed - limit  # the marker grew (more digits than guessed): keep less
+
+
 def truncate_text(text: str, limit: int) -> tuple[str, int]:
-    """``text`` cut to ``limit`` UTF-8 bytes plus a marker, and how many bytes were cut."""
+    """``text`` cut to at most ``limit`` UTF-8 bytes, marker included, and the bytes cut.
+
+    The marker fits inside the limit, so a line cut once (by the emitter) is never cut again
+    (by a sink with the same limit).
+    """
     if len(text) <= limit // 4:  # no character is longer than 4 bytes: surely short enough
         return text, 0
     data = text.encode("utf-8", "surrogateescape")
     if len(data) <= limit:
         return text, 0
-    kept = utf8_prefix(data, limit)
-    cut = len(data) - len(kept)
+    kept, cut = fit(data, len(data), limit)
     return kept.decode("utf-8", "surrogateescape") + marker(cut), cut
 
 
@@ -90,11 +105,9 @@ class LineReader:
         self._line, self._skipped = bytearray(), None
         if skipped is None:
             return line.removesuffix(b"\r").decode("utf-8", "backslashreplace")
-        # The cut may fall inside a character: decode what is complete, count the rest as cut.
-        decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
-        text = decoder.decode(line, final=False)
+        kept, cut = fit(line, len(line) + skipped, self.max_line_bytes)
         self.truncated += 1
-        return text + marker(skipped + len(decoder.getstate()[0]))
+        return kept.decode("utf-8", "backslashreplace") + marker(cut)
 
     def batches(self) -> Iterator[list[tuple[str, str]]]:
         """The batches, until end of input."""

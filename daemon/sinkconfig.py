@@ -1,0 +1,127 @@
+"""One sink's settings: the options its class checks, and those the daemon reads itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from logfan.daemon.registry import load_sink_class
+from logfan.daemon.yamlsource import Document
+from logfan.sinks.base import Options, Sink, SinkConfigError
+
+SINK_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,100}\Z")
+QUEUE_TYPES = ("classic", "quorum")
+SCOPES = ("shared", "per-host")
+#: a quorum queue dead-letters a message redelivered this often (a line that kills consumers).
+DELIVERY_LIMIT = 20
+
+_SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
+_UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
+
+
+@dataclasses.dataclass(frozen=True)
+class SinkConfig:
+    """One named sink: its type, its raw options (checked by the sink class) and its line."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any]
+    line: int | None = dataclasses.field(default=None, compare=False)
+    #: tries of a batch failing with anything but RetryableSinkError before its lines are
+    #: tried one by one and the failing ones dead-lettered.
+    max_retries: int = 5
+    #: bound of the queue, in messages (int) or bytes; the oldest overflow is dead-lettered.
+    max_queue: int | None = None
+    max_queue_bytes: int | None = None
+    #: longest message handed to the sink, in UTF-8 bytes; longer ones are cut with a marker.
+    max_line_bytes: int = 64 * 1024
+    #: ``classic`` or ``quorum`` (RabbitMQ); the broker section's default when not set.
+    queue_type: str = "classic"
+    #: ``shared``: one queue that every daemon consumes (competing); ``per-host``: a queue per
+    #: daemon host, so each host's sink gets every line.
+    scope: str = "shared"
+    #: the daemon's host name, in the queue's name when ``scope`` is ``per-host``.
+    host: str = "-"
+
+    @property
+    def queue(self) -> str:
+        """The sink's durable queue."""
+        if self.scope == "per-host":
+            return f"logfan.{self.name}.{self.host}"
+        return f"logfan.{self.name}"
+
+    @property
+    def dead_queue(self) -> str:
+        """The sink's dead-letter queue."""
+        return f"{self.queue}.dead"
+
+
+def _max_queue(doc: Document, key: tuple[str, ...], value: Any) -> tuple[int | None, int | None]:
+    """``max_queue: 100000`` (messages) or ``max_queue: 512MiB`` (bytes); None: unbounded."""
+    if value is None:
+        return None, None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return int(value), None
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match and int(match.group(1)) >= 1:
+        return None, int(match.group(1)) * _UNITS[match.group(2)]
+    raise doc.error(
+        (*key, "max_queue"),
+        f"expected a number of messages (100000) or a size (512MiB, 1GB), got {value!r}",
+    )
+
+
+def _whole(doc: Document, key: tuple[str, ...], value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise doc.error(key, f"expected a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _choice(doc: Document, key: tuple[str, ...], value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise doc.error(key, f"expected one of {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
+def parse_sink(doc: Document, name: str, raw: Any, *, queue_type: str, host: str) -> SinkConfig:
+    """Check one sink's entry, building the sink once so its own options are checked too."""
+    key = ("sinks", name)
+    if not SINK_NAME.match(name):
+        raise doc.error(key, "a sink name is 1-100 letters, digits, '_' or '-' (it names a queue)")
+    if not isinstance(raw, dict):
+        raise doc.error(key, f"expected a mapping with at least 'type', got {raw!r}")
+    type_name = raw.get("type")
+    if not isinstance(type_name, str):
+        raise doc.error((*key, "type"), "every sink needs a 'type' (a sink type name)")
+    max_queue, max_queue_bytes = _max_queue(doc, key, raw.get("max_queue"))
+    sink_config = SinkConfig(
+        name,
+        type_name,
+        raw,
+        doc.line(key),
+        max_retries=_whole(doc, (*key, "max_retries"), raw.get("max_retries", 5), 1),
+        max_queue=max_queue,
+        max_queue_bytes=max_queue_bytes,
+        max_line_bytes=_whole(doc, (*key, "max_line_bytes"), raw.get("max_line_bytes", 65536), 64),
+        queue_type=_choice(
+            doc, (*key, "queue_type"), raw.get("queue_type", queue_type), QUEUE_TYPES
+        ),
+        scope=_choice(doc, (*key, "scope"), raw.get("scope", "shared"), SCOPES),
+        host=host,
+    )
+    try:
+        build_sink(sink_config)
+    except LookupError as exc:
+        raise doc.error((*key, "type"), str(exc)) from None
+    except SinkConfigError as exc:
+        raise doc.error((*key, *(exc.key.split(".") if exc.key else ())), exc.reason) from None
+    return sink_config
+
+
+def build_sink(sink_config: SinkConfig) -> Sink:
+    """A new, unopened sink for ``sink_config``; raises LookupError or SinkConfigError."""
+    cls = load_sink_class(sink_config.type)
+    sink: Sink = cls(sink_config.name, Options(sink_config.name, sink_config.options))
+    return sink
