@@ -20,18 +20,22 @@ CONTROL_POLICIES: tuple[str, ...] = ("escape", "strip", "keep")
 _C0: dict[int, str | None] = {c: f"\\x{c:02x}" for c in range(0x20)}
 _C0.update({0x09: "\t", 0x0A: "\\n", 0x0D: "\\r"})
 _C0[0x7F] = "\\x7f"
+# C1 controls (U+0080-U+009F: U+009B is an 8-bit CSI some terminals obey, U+0085 a line break)
+# and the Unicode line and paragraph separators are escaped too.
+_C0.update({c: f"\\u{c:04x}" for c in [*range(0x80, 0xA0), 0x2028, 0x2029]})
 _ESCAPE: dict[int, str | None] = str.maketrans(_C0)
-_STRIPPED: dict[int, str | None] = {c: None for c in [*range(0x20), 0x7F] if c != 0x09}
+_STRIPPED: dict[int, str | None] = {c: None for c in _C0 if c != 0x09}
 _STRIP: dict[int, str | None] = str.maketrans(_STRIPPED)
 # Most lines hold no control character: a C-speed search first spares them str.translate.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def control_filter(policy: str) -> Callable[[str], str]:
     """Return the function applying ``policy`` to one line's text.
 
-    ``escape`` writes C0 controls and DEL as ``\\n``, ``\\r``, ``\\xNN``; TAB stays (backslashes
-    are left alone: Windows paths stay readable). ``strip`` removes them; ``keep`` leaves them.
+    ``escape`` writes C0 controls and DEL as ``\\n``, ``\\r``, ``\\xNN``, and C1 controls and
+    U+2028/U+2029 as ``\\uNNNN``; TAB stays (backslashes are left alone: Windows paths stay
+    readable). ``strip`` removes them; ``keep`` leaves them.
     """
     tables: dict[str, dict[int, str | None]] = {"escape": _ESCAPE, "strip": _STRIP}
     table = tables.get(policy)

@@ -403,3 +403,171 @@ class TestDaemonLogsToJournal:
         assert b"consumer disconnected" in entry["MESSAGE"]
         assert b"hunter2" not in b"".join(entry.values())
         assert entry["LOGFAN_ERROR"] == b"amqp://guest:***@h:5672// gone"
+
+
+class TestHostileInput:
+    """Hostile lines as the daemon hands them to the sink: one entry each, as the policy says.
+
+    The records come through the daemon's own code (issue 7): the emitter's ``LineReader`` over a
+    real pipe (CRLF taken as LF, invalid UTF-8 as ``\\xNN``, a 1 MiB and a 100 MiB line streamed
+    in 1 MiB writes and cut to 64 KiB), its envelope ``encode`` and the consumer's ``decode``; a
+    foreign publisher's plain bodies (U+FFFD) and an envelope whose messages hold LF and CRLF;
+    then the consumer's per-sink cut, ``truncate_text`` to ``max_line_bytes`` (64 KiB, as
+    ``SinkConsumer._truncate`` does). The end-to-end run of the other sinks is
+    ``tests/e2e/test_hostile_input.py``. ``keep`` (the default) stores the bytes as they are: a
+    message with LF is one entry all the same; ``escape`` and ``strip`` behave as in the file sink.
+    """
+
+    LIMIT = 64 * 1024
+    MIB = 1 << 20
+    MARKER = r"(.*)\.\.\.\[truncated (\d+) bytes\]"
+    STDIN = (
+        b"J01 innocent\rFORGED root login\n"
+        b"J02 ends in CRLF\r\n"
+        b"J03 \x1b[2J\x1b[31mred\x1b[0m \x1b]0;title\x07\n"
+        b"J04 nul\x00byte del\x7f tab\tend\n"
+        b"J05 bad \xff\xfe \xc3( end\n"
+    )
+    #: what each line's message must be, before the policy; a big one: (head, fill, bytes).
+    SMALL: tuple[tuple[str, str], ...] = (
+        ("J01", "J01 innocent\rFORGED root login"),
+        ("J02", "J02 ends in CRLF"),
+        ("J03", "J03 \x1b[2J\x1b[31mred\x1b[0m \x1b]0;title\x07"),
+        ("J04", "J04 nul\x00byte del\x7f tab\tend"),
+        ("J05", "J05 bad \\xff\\xfe \\xc3( end"),
+        ("J08", "J08 after the big ones"),
+        ("R01", "R01 bad \ufffd\ufffd \ufffd( end"),
+        ("R02", "R02 first\nFORGED root login"),
+        ("R03", "R03 CRLF inside\r\nsecond half\x00"),
+        ("R05", "R05 the last line"),
+    )
+    BIG: tuple[tuple[str, str, str, int], ...] = (
+        ("J06", "J06 x", "é", 5 + 2 * (MIB // 2)),
+        ("J07", "J07 ", "y", 100 * MIB),
+        ("R04", "R04 x", "日", 5 + 3 * (MIB // 3)),
+    )
+
+    @staticmethod
+    def escape(text: str) -> str:
+        named = {"\t": "\t", "\n": "\\n", "\r": "\\r"}
+        return "".join(
+            named.get(c, f"\\x{ord(c):02x}") if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text
+        )
+
+    @staticmethod
+    def strip(text: str) -> str:
+        return "".join(c for c in text if c == "\t" or not (ord(c) < 0x20 or ord(c) == 0x7F))
+
+    @classmethod
+    def pieces(cls, head: str, fill: str, size: int) -> list[bytes]:
+        """A big line in pieces of about 1 MiB (one piece of ``fill`` repeated, reused)."""
+        unit = fill.encode()
+        rest = size - len(head.encode())
+        assert rest % len(unit) == 0
+        chunk = unit * (cls.MIB // len(unit))
+        return [
+            head.encode(),
+            *[chunk] * (rest // len(chunk)),
+            unit * (rest % len(chunk) // len(unit)),
+        ]
+
+    def records(self) -> tuple[list[Record], int, int]:
+        """The records a journald sink receives; the emitter's and the consumer's cut counts."""
+        import threading
+        from collections.abc import Sequence
+
+        from logfan.daemon.envelope import CONTENT_TYPE, decode, encode
+        from logfan.daemon.lines import LineReader, truncate_text
+
+        read, write = os.pipe()
+
+        def feed() -> None:
+            with os.fdopen(write, "wb") as stdin:
+                stdin.write(self.STDIN)
+                for _, head, fill, size in self.BIG[:2]:
+                    for piece in self.pieces(head, fill, size):
+                        stdin.write(piece)
+                    stdin.write(b"\n")
+                stdin.write(b"J08 after the big ones\n")
+
+        writer = threading.Thread(target=feed)
+        writer.start()
+        reader = LineReader(read)
+        lines = [line for batch in reader.batches() for line in batch]
+        writer.join()
+        os.close(read)
+
+        def envelope(pairs: Sequence[tuple[str, str]], tag: str) -> list[Record]:
+            body = encode(pairs, msg_id="h", host="web1", tag=tag, pid=4242, severity="info")
+            return decode(body, CONTENT_TYPE, {"content_type": CONTENT_TYPE})
+
+        records = envelope(lines, "hostile")
+        records += decode(b"R01 bad \xff\xfe \xc3( end", "text/plain", {"app_id": "foreign"})
+        records += envelope([(STAMP, m) for k, m in self.SMALL if k in ("R02", "R03")], "foreign")
+        records += decode(b"".join(self.pieces(*self.BIG[2][1:])), None, {})
+        records += decode(b"R05 the last line", None, {})
+        cut = 0
+        for i, rec in enumerate(records):  # the consumer's per-sink max_line_bytes
+            text, n = truncate_text(rec.message, self.LIMIT)
+            if n:
+                records[i] = rec._replace(message=text)
+                cut += 1
+        return records, reader.truncated, cut
+
+    def check_big(self, where: str, got: bytes, head: str, fill: str, size: int) -> str | None:
+        """Why ``got`` is not the big line cut to 64 KiB with a true marker (or None)."""
+        import re
+
+        match = re.fullmatch(self.MARKER, got.decode(), re.DOTALL)
+        if match is None:
+            return f"{where}: no marker at the end: {got[-60:]!r}"
+        kept, n = match[1], int(match[2])
+        size_kept = len(kept.encode())
+        if size_kept + n != size:
+            return (
+                f"{where}: the marker says {n} bytes were cut, but {size - size_kept} of its "
+                f"{size} bytes are missing (kept {size_kept}; end: {got.decode()[-40:]!r})"
+            )
+        if not kept.startswith(head) or kept[len(head) :].strip(fill):
+            return f"{where}: what is kept is not the line's start: {kept[-60:]!r}"
+        if not self.LIMIT - 64 < size_kept <= self.LIMIT:
+            return f"{where}: kept {size_kept} bytes for a limit of {self.LIMIT}"
+        return None
+
+    def test_hostile_lines_one_entry_each_per_policy(self, journal: Journal) -> None:
+        """keep, escape, strip: exact MESSAGE, one entry per line, big lines cut with a true N."""
+        records, emitter_cut, consumer_cut = self.records()
+        keys = [r.message.split(" ", 1)[0] for r in records]
+        order = ["J01", "J02", "J03", "J04", "J05", "J06", "J07", "J08"]
+        assert keys == [*order, "R01", "R02", "R03", "R04", "R05"]
+        problems: list[str] = []
+        print(f"emitter cut {emitter_cut} line(s); the consumer cut {consumer_cut} (expected 1)")
+        if emitter_cut != 2:
+            problems.append(f"the emitter's LineReader counted {emitter_cut} cut lines, want 2")
+        if consumer_cut != 1:
+            problems.append(
+                f"max_line_bytes cut {consumer_cut} lines again, want 1 (the foreign publisher's"
+                " 1 MiB line): a line the emitter already cut must arrive within the limit"
+            )
+        small = dict(self.SMALL)
+        big = {key: (head, fill, size) for key, head, fill, size in self.BIG}
+        policies = {"keep": lambda t: t, "escape": self.escape, "strip": self.strip}
+        for policy, render in policies.items():
+            own = Journal(journal.work / policy)  # a fresh journal per policy
+            own.work.mkdir()
+            own.run([records], control_chars=policy)
+            assert own.error is None, own.error
+            messages = [e["MESSAGE"] for e in own.entries()]
+            got_keys = [m.split(b" ", 1)[0].decode() for m in messages]
+            print(f"journald {policy}: sent={len(records)} entries={len(messages)}")
+            if got_keys != keys:
+                problems.append(f"journald {policy}: entries {got_keys}, want {keys}")
+                continue
+            for key, message in zip(keys, messages, strict=True):
+                if key in small and message != render(small[key]).encode():
+                    problems.append(f"journald {policy}: {key}: {message!r}")
+                elif key in big:
+                    problem = self.check_big(f"journald {policy}: {key}", message, *big[key])
+                    if problem:
+                        problems.append(problem)
+        assert not problems, "\n".join(problems)

@@ -35,6 +35,12 @@ class TestTemplate:
         assert control_filter("strip")(text) == "abc[1m\td"
         assert control_filter("keep")(text) == text
 
+    def test_c1_controls_and_line_separators(self) -> None:
+        """An 8-bit CSI (U+009B), NEL (U+0085) and U+2028 never reach a terminal raw."""
+        text = "a\x9b2Jb\x85c\u2028d\u00e9"
+        assert control_filter("escape")(text) == "a\\u009b2Jb\\u0085c\\u2028d\u00e9"
+        assert control_filter("strip")(text) == "a2Jbcd\u00e9"
+
 
 class TestEnvelope:
     """The emitter's envelope round-trips; anything else is text."""
