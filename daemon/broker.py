@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from kombu import Connection, Exchange, Queue
 
 from logfan.daemon.brokerurl import parse_broker_url
 from logfan.daemon.config import BrokerConfig, SinkConfig
+from logfan.daemon.sinkconfig import DELIVERY_LIMIT
 
 
 def connect(
@@ -16,8 +18,13 @@ def connect(
     *,
     heartbeat: int | None = None,
     transport_options: dict[str, Any] | None = None,
+    node: str | None = None,
 ) -> Connection:
-    """A new (not yet connected) kombu connection for ``broker``; never shared between threads."""
+    """A new (not yet connected) kombu connection; never shared between threads.
+
+    ``node`` picks one URL of a failover list (default: the first). Each node gets its own
+    TLS options, so its certificate is checked against its own host name.
+    """
     parsed = parse_broker_url(broker.url)
     options = dict(transport_options or {})
     if parsed.embedded:
@@ -25,15 +32,50 @@ def connect(
 
         options.update(root=parsed.spool, polling_interval=0.05)
         return Connection(transport=Transport, transport_options=options)
-    tls = parsed.url.startswith("amqps://")
+    url = (node or parsed.url.split(";")[0]).strip()
+    tls = url.startswith("amqps://")
     return Connection(
-        parsed.url.replace("amqps://", "amqp://") if tls else parsed.url,
+        url.replace("amqps://", "amqp://", 1) if tls else url,
         heartbeat=broker.heartbeat if heartbeat is None else heartbeat,
         connect_timeout=broker.connect_timeout,
         transport_options=options,
         password=broker.secrets.password(),
-        ssl=broker.secrets.ssl_options() if tls else False,
+        ssl=broker.secrets.ssl_options(urlsplit(url).hostname or "") if tls else False,
     )
+
+
+def nodes(broker: BrokerConfig) -> list[str]:
+    """The broker's node URLs (a ``;``-separated failover list), in order."""
+    return [node.strip() for node in broker.url.split(";")]
+
+
+#: per failover list, the node to try first: the one that last worked (module-wide, all threads).
+_preferred: dict[str, int] = {}
+
+
+def connected(broker: BrokerConfig, **kwargs: Any) -> Connection:
+    """``connect`` and establish the connection, trying each node of a failover list once.
+
+    logfan walks the list itself instead of leaving it to kombu, whose failover shares one TLS
+    option dict between nodes (the next node's certificate would be checked against the first
+    node's name). The node that worked is tried first next time.
+    """
+    urls = nodes(broker)
+    first = _preferred.get(broker.url, 0)
+    error: Exception = ConnectionError(f"no broker node in {broker.url!r}")
+    for i in range(len(urls)):
+        index = (first + i) % len(urls)
+        conn = connect(broker, node=urls[index], **kwargs)
+        try:
+            conn.ensure_connection(max_retries=0, timeout=broker.connect_timeout)
+        except Exception as exc:  # noqa: BLE001 - try the next node; the last error is raised
+            conn.release()
+            error = exc
+            continue
+        _preferred[broker.url] = index
+        return conn
+    _preferred[broker.url] = (first + 1) % len(urls)
+    raise error
 
 
 def is_embedded(connection: Connection) -> bool:
@@ -54,19 +96,22 @@ def exchange(broker: BrokerConfig) -> Exchange:
 
 
 def queue_arguments(sink: SinkConfig) -> dict[str, Any]:
-    """The sink queue's arguments: only a bound (``max_queue``) adds any.
+    """The sink queue's arguments, from its type (``quorum``) and bound (``max_queue``).
 
     A full queue drops its oldest messages into the sink's dead-letter queue (``drop-head``),
     never ``reject-publish``: that would nack the whole fanout publish and make the emitter
-    resend the line to every other sink too.
+    resend the line to every other sink too. A quorum queue also dead-letters a message
+    redelivered ``DELIVERY_LIMIT`` times: a line that keeps killing its consumer.
     """
-    if sink.max_queue is None and sink.max_queue_bytes is None:
-        return {}
-    args: dict[str, Any] = {
-        "x-overflow": "drop-head",
+    args: dict[str, Any] = {}
+    dead_letter = {
         "x-dead-letter-exchange": "",
         "x-dead-letter-routing-key": sink.dead_queue,
     }
+    if sink.queue_type == "quorum":
+        args.update({"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT, **dead_letter})
+    if sink.max_queue is not None or sink.max_queue_bytes is not None:
+        args.update({"x-overflow": "drop-head", **dead_letter})
     if sink.max_queue is not None:
         args["x-max-length"] = sink.max_queue
     if sink.max_queue_bytes is not None:
@@ -87,17 +132,25 @@ def sink_queue(broker: BrokerConfig, sink: SinkConfig) -> Queue:
 
 
 def dead_queue(sink: SinkConfig) -> Queue:
-    """The sink's dead-letter queue: durable, bound to nothing, fed by the consumer."""
-    return Queue(sink.dead_queue, exchange=Exchange(""), routing_key=sink.dead_queue, durable=True)
+    """The sink's dead-letter queue: durable, bound to nothing, of the sink queue's type."""
+    args = {"x-queue-type": "quorum"} if sink.queue_type == "quorum" else None
+    return Queue(
+        sink.dead_queue,
+        exchange=Exchange(""),
+        routing_key=sink.dead_queue,
+        durable=True,
+        queue_arguments=args,
+    )
 
 
 def mismatch_advice(broker: BrokerConfig, sink: SinkConfig) -> str:
     """What to tell a person whose queue exists with other arguments than the config's."""
     return (
         f"queue {sink.queue} exists with other arguments than the config asks for "
-        f"({queue_arguments(sink) or 'none'}); logfan keeps using it as it is. To apply the "
-        f"new settings, stop logfan, let the queue drain or move its messages, then delete it "
-        f"(rabbitmqctl delete_queue {sink.queue}) and start logfan again"
+        f"({queue_arguments(sink) or 'none'}); logfan keeps using it as it is. To change it "
+        f"(e.g. classic to quorum): stop logfan, let the queue drain (logfan status shows "
+        f"QUEUED 0) or move its messages with a shovel, delete it (rabbitmqctl delete_queue "
+        f"{sink.queue}), then start logfan, which declares it anew"
     )
 
 
@@ -130,12 +183,16 @@ def declare(
             channel.queue_bind(sink.queue, broker.exchange, routing_key="")
             if warn is not None:
                 warn(mismatch_advice(broker, sink))
-        dead_queue(sink).maybe_bind(channel).declare()
+        try:
+            dead_queue(sink).maybe_bind(channel).declare()
+        except conn.channel_errors as exc:
+            if getattr(exc, "reply_code", None) != 406:
+                raise
+            channel = conn.channel()  # an existing dead-letter queue of another type: keep it
     return channel
 
 
 def unbind(broker_config: BrokerConfig, sink: SinkConfig) -> None:
     """Unbind a removed sink's queue so it stops filling; its backlog stays in the queue."""
-    with connect(broker_config) as conn:
-        conn.ensure_connection(max_retries=1, timeout=broker_config.connect_timeout)
+    with connected(broker_config) as conn:
         conn.channel().queue_unbind(sink.queue, broker_config.exchange, routing_key="")

@@ -5,18 +5,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import socket
 from collections.abc import Mapping
 from typing import Any
 
 from logfan.daemon.brokerurl import BrokerURLError, parse_broker_url, redact
-from logfan.daemon.registry import load_sink_class
 from logfan.daemon.secrets import TLS_KEYS, BrokerSecrets
+from logfan.daemon.sinkconfig import QUEUE_TYPES, SinkConfig, build_sink, parse_sink
 from logfan.daemon.yamlsource import Document, load_yaml
-from logfan.sinks.base import Options, Sink, SinkConfigError
+
+__all__ = ["BrokerConfig", "Config", "DaemonConfig", "SinkConfig", "build_sink", "load_config"]
 
 DEFAULT_PATH = "/etc/logfan/logfan.yaml"
 DEFAULT_URL = "filesystem:///var/lib/logfan/spool"
-SINK_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,100}\Z")
 EXCHANGE_NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,200}\Z")
 TOP_KEYS = ("broker", "sinks", "daemon")
 DEFAULT_STATUS_FILE = "/run/logfan/status.json"
@@ -30,7 +31,9 @@ BROKER_KEYS = (
     "password_file",
     "password_env",
     "tls",
+    "queue_type",
 )
+DAEMON_KEYS = ("status_file", "host")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,35 +46,9 @@ class BrokerConfig:
     heartbeat: int = 30
     prefetch: int = 100
     connect_timeout: float = 5.0
+    #: the sinks' default queue type: ``quorum`` in a RabbitMQ cluster.
+    queue_type: str = "classic"
     secrets: BrokerSecrets = dataclasses.field(default_factory=BrokerSecrets)
-
-
-@dataclasses.dataclass(frozen=True)
-class SinkConfig:
-    """One named sink: its type, its raw options (checked by the sink class) and its line."""
-
-    name: str
-    type: str
-    options: Mapping[str, Any]
-    line: int | None = dataclasses.field(default=None, compare=False)
-    #: tries of a batch failing with anything but RetryableSinkError before its lines are
-    #: tried one by one and the failing ones dead-lettered.
-    max_retries: int = 5
-    #: bound of the queue, in messages (int) or bytes; the oldest overflow is dead-lettered.
-    max_queue: int | None = None
-    max_queue_bytes: int | None = None
-    #: longest message handed to the sink, in UTF-8 bytes; longer ones are cut with a marker.
-    max_line_bytes: int = 64 * 1024
-
-    @property
-    def queue(self) -> str:
-        """The sink's durable queue."""
-        return f"logfan.{self.name}"
-
-    @property
-    def dead_queue(self) -> str:
-        """The sink's dead-letter queue."""
-        return f"logfan.{self.name}.dead"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +57,8 @@ class DaemonConfig:
 
     #: where `logfan run` keeps its figures for `logfan status` (rewritten every 2 s).
     status_file: str = DEFAULT_STATUS_FILE
+    #: this daemon's name in ``per-host`` queue names (default: the short host name).
+    host: str = dataclasses.field(default_factory=lambda: socket.gethostname().split(".")[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +100,10 @@ def _broker(doc: Document, raw: Any) -> BrokerConfig:
         raise doc.error(("broker",), f"expected a mapping with keys {', '.join(BROKER_KEYS)}")
     _unknown_keys(doc, ("broker",), raw, BROKER_KEYS)
     url = raw.get("url", DEFAULT_URL)
+    if isinstance(url, list) and url and all(isinstance(u, str) and u for u in url):
+        url = ";".join(url)  # several nodes of a cluster: kombu fails over between them
     if not isinstance(url, str):
-        raise doc.error(("broker", "url"), f"expected a URL string, got {url!r}")
+        raise doc.error(("broker", "url"), f"expected a URL or a list of node URLs, got {url!r}")
     try:
         parse_broker_url(url)
     except BrokerURLError as exc:
@@ -150,8 +131,17 @@ def _broker(doc: Document, raw: Any) -> BrokerConfig:
         heartbeat=heartbeat,
         prefetch=int(_number(doc, raw, "prefetch", 100, 1)),
         connect_timeout=float(_number(doc, raw, "connect_timeout", 5.0, 0.1)),
+        queue_type=_queue_type(doc, raw.get("queue_type", "classic")),
         secrets=_secrets(doc, raw),
     )
+
+
+def _queue_type(doc: Document, value: Any) -> str:
+    if value not in QUEUE_TYPES:
+        raise doc.error(
+            ("broker", "queue_type"), f"expected one of {', '.join(QUEUE_TYPES)}; got {value!r}"
+        )
+    return str(value)
 
 
 def _optional_str(doc: Document, key: tuple[str, ...], value: Any) -> str | None:
@@ -193,67 +183,6 @@ def _secrets(doc: Document, raw: dict[str, Any]) -> BrokerSecrets:
     )
 
 
-_SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
-_UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
-
-
-def _max_queue(doc: Document, key: tuple[str, ...], value: Any) -> tuple[int | None, int | None]:
-    """``max_queue: 100000`` (messages) or ``max_queue: 512MiB`` (bytes); None: unbounded."""
-    if value is None:
-        return None, None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return int(value), None
-    match = _SIZE.match(value) if isinstance(value, str) else None
-    if match and int(match.group(1)) >= 1:
-        return None, int(match.group(1)) * _UNITS[match.group(2)]
-    raise doc.error(
-        (*key, "max_queue"),
-        f"expected a number of messages (100000) or a size (512MiB, 1GB), got {value!r}",
-    )
-
-
-def _sink(doc: Document, name: str, raw: Any) -> SinkConfig:
-    key = ("sinks", name)
-    if not SINK_NAME.match(name):
-        raise doc.error(key, "a sink name is 1-100 letters, digits, '_' or '-' (it names a queue)")
-    if not isinstance(raw, dict):
-        raise doc.error(key, f"expected a mapping with at least 'type', got {raw!r}")
-    type_name = raw.get("type")
-    if not isinstance(type_name, str):
-        raise doc.error((*key, "type"), "every sink needs a 'type' (a sink type name)")
-    retries = raw.get("max_retries", 5)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
-        raise doc.error((*key, "max_retries"), f"expected a whole number >= 1, got {retries!r}")
-    max_queue, max_queue_bytes = _max_queue(doc, key, raw.get("max_queue"))
-    max_line = raw.get("max_line_bytes", 64 * 1024)
-    if isinstance(max_line, bool) or not isinstance(max_line, int) or max_line < 64:
-        raise doc.error((*key, "max_line_bytes"), f"expected a number >= 64, got {max_line!r}")
-    sink_config = SinkConfig(
-        name,
-        type_name,
-        raw,
-        doc.line(key),
-        max_retries=int(retries),
-        max_queue=max_queue,
-        max_queue_bytes=max_queue_bytes,
-        max_line_bytes=int(max_line),
-    )
-    try:
-        build_sink(sink_config)
-    except LookupError as exc:
-        raise doc.error((*key, "type"), str(exc)) from None
-    except SinkConfigError as exc:
-        raise doc.error((*key, *(exc.key.split(".") if exc.key else ())), exc.reason) from None
-    return sink_config
-
-
-def build_sink(sink_config: SinkConfig) -> Sink:
-    """A new, unopened sink for ``sink_config``; raises LookupError or SinkConfigError."""
-    cls = load_sink_class(sink_config.type)
-    sink: Sink = cls(sink_config.name, Options(sink_config.name, sink_config.options))
-    return sink
-
-
 def load_config(path: str) -> Config:
     """Read and validate ``path``, building each sink once so its options are checked too."""
     doc = load_yaml(path)
@@ -265,17 +194,24 @@ def load_config(path: str) -> Config:
     sinks_raw = root.get("sinks")
     if not isinstance(sinks_raw, dict) or not sinks_raw:
         raise doc.error(("sinks",), "expected a mapping of at least one named sink")
-    sinks = tuple(_sink(doc, str(name), raw) for name, raw in sinks_raw.items())
-    return Config(path=path, broker=broker, sinks=sinks, daemon=_daemon(doc, root.get("daemon")))
+    daemon = _daemon(doc, root.get("daemon"))
+    sinks = tuple(
+        parse_sink(doc, str(name), raw, queue_type=broker.queue_type, host=daemon.host)
+        for name, raw in sinks_raw.items()
+    )
+    return Config(path=path, broker=broker, sinks=sinks, daemon=daemon)
 
 
 def _daemon(doc: Document, raw: Any) -> DaemonConfig:
     if raw is None:
         return DaemonConfig()
     if not isinstance(raw, dict):
-        raise doc.error(("daemon",), "expected a mapping with the key 'status_file'")
-    _unknown_keys(doc, ("daemon",), raw, ("status_file",))
+        raise doc.error(("daemon",), f"expected a mapping with keys {', '.join(DAEMON_KEYS)}")
+    _unknown_keys(doc, ("daemon",), raw, DAEMON_KEYS)
     status_file = raw.get("status_file", DEFAULT_STATUS_FILE)
     if not isinstance(status_file, str) or not status_file:
         raise doc.error(("daemon", "status_file"), f"expected a file path, got {status_file!r}")
-    return DaemonConfig(status_file=os.path.abspath(status_file))
+    host = raw.get("host", DaemonConfig().host)
+    if not isinstance(host, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", host):
+        raise doc.error(("daemon", "host"), f"expected letters, digits, '_' or '-', got {host!r}")
+    return DaemonConfig(status_file=os.path.abspath(status_file), host=host)

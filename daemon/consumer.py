@@ -39,6 +39,7 @@ class SinkStats:
         self.dead_lettered = 0
         self.dropped = 0
         self.truncated = 0
+        self.node: str | None = None
         self.retries = 0
         self.connects = 0
         self.last_error: str | None = None
@@ -135,8 +136,7 @@ class SinkConsumer(threading.Thread):
 
     def _session(self) -> None:
         options = {"confirm_publish": True}  # dead letters are confirmed before the ack
-        with broker.connect(self.broker_config, transport_options=options) as conn:
-            conn.ensure_connection(max_retries=1, timeout=self.broker_config.connect_timeout)
+        with broker.connected(self.broker_config, transport_options=options) as conn:
             channel = broker.declare(
                 conn, self.broker_config, [self.sink_config], warn=self._warn_mismatch
             )
@@ -164,6 +164,7 @@ class SinkConsumer(threading.Thread):
         self.stats.connects += 1
         self.stats.state = "retrying" if self._retry_at else "consuming"
         url = redact(conn.as_uri())
+        self.stats.node = url
         if self._down_since is None:
             self.log.info("consumer connected", url=url, queue=self.sink_config.queue)
         else:

@@ -71,8 +71,7 @@ def list_dead(
 ) -> list[tuple[Record, str]]:
     """The dead-lettered lines of ``sink`` with their reasons; nothing is removed."""
     out: list[tuple[Record, str]] = []
-    with broker.connect(broker_config) as conn:
-        conn.ensure_connection(max_retries=1, timeout=broker_config.connect_timeout)
+    with broker.connected(broker_config) as conn:
         channel = broker.declare(conn, broker_config, [sink])
         for message in _drain(channel, sink, limit):
             reason = reason_of(message)
@@ -89,8 +88,7 @@ def replay_dead(broker_config: BrokerConfig, sink: SinkConfig, limit: int | None
     dead-letter queue, so a crash in between duplicates a line, never loses it.
     """
     lines = 0
-    with broker.connect(broker_config, transport_options={"confirm_publish": True}) as conn:
-        conn.ensure_connection(max_retries=1, timeout=broker_config.connect_timeout)
+    with broker.connected(broker_config, transport_options={"confirm_publish": True}) as conn:
         channel = broker.declare(conn, broker_config, [sink])
         producer = Producer(channel)
         for message in _drain(channel, sink, limit):

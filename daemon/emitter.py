@@ -52,10 +52,11 @@ class Emitter:
         self._returned: str | None = None
 
     def _open(self) -> None:
-        conn = broker.connect(self.broker_config, transport_options={"confirm_publish": True})
+        conn = broker.connected(self.broker_config, transport_options={"confirm_publish": True})
         try:
-            conn.ensure_connection(max_retries=1, timeout=self.broker_config.connect_timeout)
-            channel = broker.declare(conn, self.broker_config, self.sinks)
+            # per-host sinks belong to their daemons' hosts: an emitter never declares them
+            shared = [s for s in self.sinks if s.scope == "shared"]
+            channel = broker.declare(conn, self.broker_config, shared)
             if broker.is_embedded(conn):
                 if not channel.get_table(self.broker_config.exchange):
                     self._returned = "no queue is bound to the exchange (no sink ever started)"

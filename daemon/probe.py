@@ -19,8 +19,7 @@ def probe(config: Config) -> list[tuple[str, str | None]]:
     results: list[tuple[str, str | None]] = []
     url = redact(config.broker.url)
     try:
-        with broker.connect(config.broker) as conn:
-            conn.ensure_connection(max_retries=1, timeout=config.broker.connect_timeout)
+        with broker.connected(config.broker) as conn:
             broker.declare(conn, config.broker, [])
         results.append((f"broker {url}", None))
     except Exception as exc:  # noqa: BLE001 - any failure is the answer to the probe
@@ -49,8 +48,7 @@ def status_rows(config: Config) -> tuple[list[str], list[list[str]], list[str]]:
     notes = [] if daemon else [f"daemon: not running (no fresh {config.daemon.status_file})"]
     depths: dict[str, tuple[str, str, str]] = {}
     try:
-        with broker.connect(config.broker) as conn:
-            conn.ensure_connection(max_retries=1, timeout=config.broker.connect_timeout)
+        with broker.connected(config.broker) as conn:
             embedded = broker.is_embedded(conn)
             for sink in config.sinks:
                 try:

@@ -43,15 +43,18 @@ class BrokerSecrets:
                 ) from None
         return None
 
-    def ssl_options(self) -> dict[str, Any]:
-        """py-amqp's ssl options: chain and hostname checked unless ``verify: false``."""
+    def ssl_options(self, host: str) -> dict[str, Any]:
+        """py-amqp's ssl options for the node at ``host``: chain and host name checked.
+
+        kombu checks the host name only when ``server_hostname`` is given, and for None it puts
+        in its own rewrite of the URL's host (``localhost`` becomes ``127.0.0.1``): the name is
+        always given here, ``server_name`` or the node's host exactly as written.
+        """
         if not self.verify:
             return {"cert_reqs": ssl.CERT_NONE}
         options: dict[str, Any] = {
             "cert_reqs": ssl.CERT_REQUIRED,
-            # kombu checks the hostname only when server_hostname is passed; None means
-            # "the host of the URL in use", which follows failover between nodes.
-            "server_hostname": self.server_name,
+            "server_hostname": self.server_name or host,
         }
         if self.ca_file:
             options["ca_certs"] = self.ca_file

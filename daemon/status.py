@@ -30,6 +30,7 @@ def sink_figures(consumer: SinkConsumer) -> dict[str, Any]:
         "truncated": stats.truncated + int(getattr(consumer.sink, "truncated", 0) or 0),
         "retries": stats.retries,
         "connects": stats.connects,
+        "node": stats.node,
         "last_error": stats.last_error,
     }
 

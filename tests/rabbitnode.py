@@ -9,6 +9,12 @@ rabbitmq user and its cookie) with every ``RABBITMQ_*`` path pointing into the n
         node.restart()  # graceful stop, then start on the same ports and data (durable survives)
         node.kill()  # SIGKILL of the Erlang VM, like a crash; node.start() brings it back
 
+A TLS listener is added with ``rabbit_node(tmp_path, tls=NodeTLS(ca, cert, key))``: it listens on
+127.0.0.1:``node.tls_port`` (``node.tls_url()`` is ``amqps://guest:guest@localhost:PORT//``) and
+verifies client certificates against ``ca`` when one is sent (``verify_peer``); with
+``fail_if_no_peer_cert=True`` a client without one is refused. Certificate and key files
+replaced in place are served to new connections after ``node.reload_certificates()``.
+
 A node left over from a crashed test run cannot disturb the next one: names are random, ports are
 chosen free (outside the kernel's ephemeral range, so no client socket takes them between a stop
 and a start), and the server script runs under ``setpriv --pdeathsig TERM``: when the process that
@@ -18,6 +24,7 @@ started it dies, the script is sent SIGTERM and stops the VM.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import re
@@ -69,6 +76,17 @@ def _epmd_names() -> str:
     return out.stdout
 
 
+@dataclasses.dataclass(frozen=True)
+class NodeTLS:
+    """The node's TLS listener: its CA (for client certificates), certificate and key."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    #: refuse clients that send no certificate (``ssl_options.fail_if_no_peer_cert``).
+    fail_if_no_peer_cert: bool = False
+
+
 class RabbitNode:
     """One private RabbitMQ node: start, wait until ready, stop gracefully, kill, restart.
 
@@ -76,16 +94,49 @@ class RabbitNode:
     (the main thread in a test): the parent-death signal fires when the starting thread exits.
     """
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, tls: NodeTLS | None = None) -> None:
         self.base = base
         self.id = secrets.token_hex(4)
         self.host = socket.gethostname().split(".")[0]
         self.name = f"lftest-{self.id}@{self.host}"
-        self.port, self.dist_port = _pick_ports(2)
+        ports = _pick_ports(3 if tls else 2)
+        self.port, self.dist_port = ports[:2]
+        #: the TLS listener's port (on 127.0.0.1), or None for a node without TLS.
+        self.tls_port: int | None = ports[2] if tls else None
+        self.tls = tls
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
         self.proc: subprocess.Popen[bytes] | None = None
         self.output = base / "server.out"
         self.env = self._prepare()
+
+    def tls_url(self, host: str = "localhost") -> str:
+        """``amqps://guest:guest@HOST:TLS_PORT//`` (the listener itself is on 127.0.0.1)."""
+        if self.tls_port is None:
+            raise RuntimeError(f"RabbitMQ node {self.name} has no TLS listener")
+        return f"amqps://guest:guest@{host}:{self.tls_port}//"
+
+    def reload_certificates(self) -> None:
+        """Make new connections read the certificate files again (replaced in place)."""
+        result = self.ctl("eval", "ssl:clear_pem_cache().")
+        if result.returncode != 0:
+            raise RuntimeError(f"clearing the PEM cache of {self.name} failed: {result.stdout}")
+
+    def _write_config(self) -> None:
+        lines = [
+            f"listeners.tcp.local = 127.0.0.1:{self.port}",
+            "loopback_users = none",
+            "log.console = false",
+        ]
+        if self.tls is not None:
+            lines += [
+                f"listeners.ssl.default = 127.0.0.1:{self.tls_port}",
+                f"ssl_options.cacertfile = {self.tls.ca_file}",
+                f"ssl_options.certfile = {self.tls.cert_file}",
+                f"ssl_options.keyfile = {self.tls.key_file}",
+                "ssl_options.verify = verify_peer",
+                f"ssl_options.fail_if_no_peer_cert = {str(self.tls.fail_if_no_peer_cert).lower()}",
+            ]
+        (self.base / "rabbitmq.conf").write_text("".join(f"{line}\n" for line in lines))
 
     def _prepare(self) -> dict[str, str]:
         """Write the node's folder (home with cookie, config, plugins) and return its env."""
@@ -96,11 +147,7 @@ class RabbitNode:
         cookie.write_text(secrets.token_hex(16).upper())
         cookie.chmod(0o400)
         config = base / "rabbitmq.conf"
-        config.write_text(
-            f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
-            "loopback_users = none\n"
-            "log.console = false\n"
-        )
+        self._write_config()
         plugins = base / "enabled_plugins"
         plugins.write_text("[].\n")
         env_file = base / "rabbitmq-env.conf"
@@ -161,7 +208,7 @@ class RabbitNode:
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the node accepts AMQP connections and reports it has fully booted."""
         deadline = time.monotonic() + timeout
-        while not self._port_open():
+        while not self._port_open(self.port):
             if not self.running():
                 raise RuntimeError(
                     f"RabbitMQ node {self.name} exited while starting:\n{self.tail()}"
@@ -175,6 +222,11 @@ class RabbitNode:
         result = self.ctl("await_startup", "--timeout", str(left), timeout=left + 10)
         if result.returncode != 0:
             raise RuntimeError(f"RabbitMQ node {self.name} did not boot: {result.stdout}")
+        if self.tls_port is not None and not self._port_open(self.tls_port):
+            raise RuntimeError(
+                f"RabbitMQ node {self.name} booted without its TLS listener on "
+                f"{self.tls_port}:\n{self.tail()}"
+            )
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop gracefully (``rabbitmqctl stop``: queues and messages are flushed to disk)."""
@@ -248,9 +300,9 @@ class RabbitNode:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def _port_open(self) -> bool:
+    def _port_open(self, port: int) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return True
         except OSError:
             return False
@@ -293,11 +345,16 @@ class RabbitNode:
 
 
 @contextlib.contextmanager
-def rabbit_node(tmp_path: Path, *, start: bool = True) -> Iterator[RabbitNode]:
-    """A private RabbitMQ node under ``tmp_path``, started unless ``start=False``; always killed."""
+def rabbit_node(
+    tmp_path: Path, *, start: bool = True, tls: NodeTLS | None = None
+) -> Iterator[RabbitNode]:
+    """A private RabbitMQ node under ``tmp_path``, started unless ``start=False``; always killed.
+
+    With ``tls`` it also has a TLS listener on ``node.tls_port``.
+    """
     base = tmp_path / f"rabbit-{secrets.token_hex(3)}"
     base.mkdir(parents=True)
-    node = RabbitNode(base)
+    node = RabbitNode(base, tls)
     try:
         if start:
             node.start()
