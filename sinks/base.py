@@ -135,7 +135,7 @@ class Options:
 
     #: keys every sink accepts and the daemon reads itself (see logfan.daemon.config).
     COMMON: ClassVar[frozenset[str]] = frozenset(
-        {"type", "max_retries", "max_queue", "max_line_bytes"}
+        {"type", "max_retries", "max_queue", "max_line_bytes", "queue_type", "scope"}
     )
 
     def __init__(self, sink: str, values: Mapping[str, Any]) -> None:

@@ -280,9 +280,66 @@ class TestBadConfigs:
 class TestShippedConfigs:
     """The configs in conf/ are valid."""
 
-    @pytest.mark.parametrize("name", ["logfan.yaml", "rabbitmq.yaml"])
+    @pytest.mark.parametrize("name", ["logfan.yaml", "rabbitmq.yaml", "cluster.yaml"])
     def test_shipped_config_is_valid(self, name: str) -> None:
         """Each shipped config passes `logfan check`."""
         path = Path(__file__).parents[2] / "conf" / name
         done = run_logfan("check", "-c", str(path))
         assert done.returncode == 0, done.stderr
+
+
+class TestClusterSettings:
+    """queue_type, scope, daemon.host and node lists."""
+
+    def test_queue_type_scope_host_and_node_list(self, tmp_path: Path) -> None:
+        """The broker default applies unless a sink overrides it; per-host queues carry the host."""
+        from logfan.daemon.broker import nodes, queue_arguments
+
+        path = tmp_path / "c.yaml"
+        path.write_text(
+            textwrap.dedent(
+                """\
+                broker:
+                  url: [amqp://a:1//, "amqp://b:2//"]
+                  queue_type: quorum
+                daemon:
+                  host: web-1
+                sinks:
+                  shared:
+                    type: console
+                  mine:
+                    type: console
+                    scope: per-host
+                    queue_type: classic
+                """
+            )
+        )
+        config = load_config(str(path))
+        shared, mine = config.sinks
+        assert nodes(config.broker) == ["amqp://a:1//", "amqp://b:2//"]
+        assert (shared.queue, shared.dead_queue) == ("logfan.shared", "logfan.shared.dead")
+        assert (mine.queue, mine.dead_queue) == ("logfan.mine.web-1", "logfan.mine.web-1.dead")
+        assert queue_arguments(shared) == {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": 20,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": "logfan.shared.dead",
+        }
+        assert queue_arguments(mine) == {}
+
+    @pytest.mark.parametrize(
+        ("text", "key"),
+        [
+            ("broker: {queue_type: stream}\nsinks: {a: {type: console}}", "broker.queue_type"),
+            ("sinks: {a: {type: console, scope: global}}", "sinks.a.scope"),
+            ("daemon: {host: 'web 1'}\nsinks: {a: {type: console}}", "daemon.host"),
+            ("broker: {url: [1, 2]}\nsinks: {a: {type: console}}", "broker.url"),
+        ],
+    )
+    def test_bad_cluster_settings(self, tmp_path: Path, text: str, key: str) -> None:
+        """Each bad value names its key."""
+        path = tmp_path / "c.yaml"
+        path.write_text(text + "\n")
+        with pytest.raises(ConfigError) as caught:
+            load_config(str(path))
+        assert caught.value.key == key
