@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -50,6 +51,19 @@ def run_logfan(*args: str, stdin: bytes | None = None, timeout: float = 120, **k
     return subprocess.run(
         [*LOGFAN, *args], input=stdin, capture_output=True, timeout=timeout, check=False, **kw
     )
+
+
+def log_events(daemon: Daemon, event: str) -> list[dict[str, Any]]:
+    """The daemon's JSON log records whose event is ``event``."""
+    out = []
+    for line in daemon.logs().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") == event:
+            out.append(record)
+    return out
 
 
 class Daemon:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from logfan_testkit import LOGFAN, Daemon, Setup, read_lines, tally, wait_for
+from logfan_testkit import LOGFAN, Daemon, Setup, log_events, read_lines, tally, wait_for
 
 
 class Stream:
@@ -44,18 +43,6 @@ class Stream:
         return self.sent
 
 
-def events(daemon: Daemon, event: str) -> list[dict[str, Any]]:
-    out = []
-    for line in daemon.logs().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == event:
-            out.append(record)
-    return out
-
-
 def rewrite(path: Path, doc: dict[str, Any]) -> None:
     """Replace the config the way editors do: write a new file, rename it over the old one."""
     tmp = path.with_suffix(".new")
@@ -78,7 +65,7 @@ class TestReload:
         doc = yaml.safe_load(config.read_text())
         daemon = Daemon(config, setup.tmp).start()
         daemons.append(daemon)
-        wait_for(lambda: len(events(daemon, "consumer connected")) == 3, what="three consumers")
+        wait_for(lambda: len(log_events(daemon, "consumer connected")) == 3, what="three consumers")
         stream = Stream(config)
         wait_for(lambda: len(read_lines(out[keep])) > 200, what="lines flowing")
 
@@ -86,8 +73,8 @@ class TestReload:
         doc["sinks"][new] = file_sink(new)
         del doc["sinks"][gone]
         rewrite(config, doc)
-        wait_for(lambda: len(events(daemon, "config reloaded")) == 1, what="reload 1")
-        reloaded = events(daemon, "config reloaded")[0]
+        wait_for(lambda: len(log_events(daemon, "config reloaded")) == 1, what="reload 1")
+        reloaded = log_events(daemon, "config reloaded")[0]
         assert (reloaded["added"], reloaded["removed"], reloaded["changed"]) == ([new], [gone], [])
         wait_for(lambda: len(read_lines(out[new])) > 100, what="the new sink's lines")
         gone_depth = setup.queue_depth(f"logfan.{gone}")
@@ -97,19 +84,20 @@ class TestReload:
         config.write_text(yaml.safe_dump(doc))
         assert daemon.proc is not None
         daemon.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: len(events(daemon, "config reloaded")) >= 2, what="reload 2")
-        changed = [e["changed"] for e in events(daemon, "config reloaded")][1:]
+        wait_for(lambda: len(log_events(daemon, "config reloaded")) >= 2, what="reload 2")
+        changed = [e["changed"] for e in log_events(daemon, "config reloaded")][1:]
         assert [fmt] in changed
         wait_for(lambda: read_lines(out[fmt])[-1:][0].startswith("v2 "), what="the new format")
 
         # 3. A bad config is refused; the running one goes on.
-        reloads = len(events(daemon, "config reloaded"))
+        reloads = len(log_events(daemon, "config reloaded"))
         config.write_text("sinks: [this is: not valid\n")
         daemon.proc.send_signal(signal.SIGHUP)
         wait_for(
-            lambda: bool(events(daemon, "reload refused; the running config stays")), what="refusal"
+            lambda: bool(log_events(daemon, "reload refused; the running config stays")),
+            what="refusal",
         )
-        refusal = events(daemon, "reload refused; the running config stays")[0]
+        refusal = log_events(daemon, "reload refused; the running config stays")[0]
         assert "YAML syntax error" in refusal["error"]
         flowing = len(read_lines(out[keep]))
         wait_for(
@@ -119,7 +107,9 @@ class TestReload:
         sent = stream.finish()
         wait_for(lambda: set(read_lines(out[keep])) >= set(sent), what="every line in keep")
         assert daemon.stop() == 0
-        assert len(events(daemon, "config reloaded")) == reloads, "the bad config changed nothing"
+        assert len(log_events(daemon, "config reloaded")) == reloads, (
+            "the bad config changed nothing"
+        )
         assert read_lines(out[keep]) == sent, "the untouched sink: every line, once, in order"
         tally(keep, sent, read_lines(out[keep]))
         fmt_lines = [line.removeprefix("v2 ") for line in read_lines(out[fmt])]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import threading
@@ -15,6 +14,7 @@ from logfan_testkit import (
     Daemon,
     Setup,
     TcpSyslogListener,
+    log_events,
     read_lines,
     run_logfan,
     tally,
@@ -30,19 +30,6 @@ def feed(proc: subprocess.Popen[bytes], lines: list[str], chunk: int, pause: flo
         proc.stdin.flush()
         time.sleep(pause)
     proc.stdin.close()
-
-
-def log_events(daemon: Daemon, event: str) -> list[dict[str, Any]]:
-    """The daemon's JSON log records whose event is ``event``."""
-    out = []
-    for line in daemon.logs().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == event:
-            out.append(record)
-    return out
 
 
 class TestPoisonLine:
