@@ -166,6 +166,12 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
     overrides = {}
     if args.url:
         overrides["url"] = args.url
+        if "://" in args.url and args.url.split("://", 1)[1].split("@", 1)[0].count(":"):
+            print(
+                "logfan emit: warning: a password in --url is visible to every user in the "
+                "process list; put it in a config with broker.password_env or password_file",
+                file=sys.stderr,
+            )
     if args.exchange:
         overrides["exchange"] = args.exchange
     if overrides:
