@@ -7,6 +7,7 @@ so the daemon runs the same outside systemd.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -48,7 +49,9 @@ class Notifier:
             return
         message = "\n".join(fields)
         if self._native is not None:
-            self._native(message)
+            # systemd-python raises when the socket is gone; sd_notify itself would not.
+            with contextlib.suppress(OSError):
+                self._native(message)
             return
         target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         try:

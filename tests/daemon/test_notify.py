@@ -141,3 +141,34 @@ class TestSdNotify:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+class TestNotifySocketGone:
+    """A notification socket that disappears never takes the daemon down (sd_notify ignores it)."""
+
+    def test_daemon_survives_a_missing_notify_socket(self, tmp_path: Path) -> None:
+        """NOTIFY_SOCKET names a path nobody listens on: lines still flow, stop is clean."""
+        config = write_config(
+            tmp_path / "c.yaml",
+            f"filesystem://{tmp_path}/spool",
+            "logs",
+            {"plain": {"type": "file", "path": str(tmp_path / "p.log"), "format": "{message}"}},
+        )
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": str(tmp_path / "gone.sock"),
+            "WATCHDOG_USEC": "2000000",
+        }
+        proc = subprocess.Popen(
+            [*LOGFAN, "run", "-c", str(config)], env=env, stderr=subprocess.DEVNULL
+        )
+        try:
+            assert run_logfan("emit", "-c", str(config), "still here").returncode == 0
+            wait_for(lambda: read_lines(tmp_path / "p.log") == ["still here"], what="the line")
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
