@@ -30,7 +30,7 @@ def connect(
     if parsed.embedded:
         from logfan.daemon.fsbroker import Transport  # noqa: PLC0415 - amqp users never load it
 
-        options.update(root=parsed.spool, polling_interval=0.05)
+        options.update(root=parsed.spool, polling_interval=0.01)
         return Connection(transport=Transport, transport_options=options)
     url = (node or parsed.url.split(";")[0]).strip()
     tls = url.startswith("amqps://")

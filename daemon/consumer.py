@@ -16,17 +16,16 @@ from logfan.daemon.config import BrokerConfig, SinkConfig
 from logfan.daemon.deadletter import publish_dead
 from logfan.daemon.envelope import decode
 from logfan.daemon.lines import truncate_text
+from logfan.daemon.queuewatch import QueueWatch
 from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
 
 #: how long to wait for more messages before writing what has arrived.
-LINGER = 0.01
+LINGER = 0.002
 #: a batch is written once its bodies reach this size, bounding the records decoded at once.
 BATCH_BYTES = 1 << 20
 IDLE_WAIT = 1.0
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
-#: how often the queue's depth (and a bounded queue's drops) is read from the broker.
-QUEUE_CHECK = 2.0
 
 
 class SinkStats:
@@ -78,7 +77,7 @@ class SinkConsumer(threading.Thread):
         self._down_since: float | None = None
         self._producer: Any = None
         self._embedded = False
-        self._queue_watch = _QueueWatch(self)
+        self._queue_watch = QueueWatch(self)
         self._reopen = threading.Event()
 
     def stop(self) -> None:
@@ -242,7 +241,24 @@ class SinkConsumer(threading.Thread):
         return decode(message.body, message.content_type, dict(message.properties))
 
     def _write_pending(self) -> None:
-        batch = self._pending
+        """Write what is held, in slices of at most BATCH_BYTES of bodies, each acked at once.
+
+        Slicing bounds the records decoded at a time however many lines a message packs; a
+        failure keeps the unwritten slices held for the retry.
+        """
+        while self._pending:
+            size, count = 0, 0
+            for message in self._pending:
+                if count and size + len(message.body) > BATCH_BYTES:
+                    break
+                size += len(message.body)
+                count += 1
+            if not self._write_slice(self._pending[:count]):
+                return
+            self._pending = self._pending[count:]
+            self._pending_bytes -= size
+
+    def _write_slice(self, batch: list[Any]) -> bool:
         records = self._truncate([r for message in batch for r in self._records(message)])
         try:
             self._open_sink()
@@ -250,7 +266,7 @@ class SinkConsumer(threading.Thread):
             self.sink.flush()
         except RetryableSinkError as exc:
             self._failed(exc)
-            return
+            return False
         except Exception as exc:  # noqa: BLE001 - a refused line or a plugin bug: counted
             self._attempts += 1
             if (
@@ -258,10 +274,11 @@ class SinkConsumer(threading.Thread):
                 and self._attempts < self.sink_config.max_retries
             ):
                 self._failed(exc)
-                return
+                return False
             if not self._isolate(records, exc):
-                return
+                return False
         self._done(batch, len(records))
+        return True
 
     def _isolate(self, records: list[Record], first: Exception) -> bool:
         """Write the lines one by one, dead-lettering those the sink refuses; False: retry later."""
@@ -304,8 +321,6 @@ class SinkConsumer(threading.Thread):
         self._attempts = 0
         self._backoff = BACKOFF_MIN
         self._retry_at = 0.0
-        self._pending = []
-        self._pending_bytes = 0
 
     def _failed(self, exc: Exception) -> None:
         self.stats.retries += 1
@@ -327,52 +342,3 @@ class SinkConsumer(threading.Thread):
                 message.ack()
         else:
             batch[-1].channel.basic_ack(batch[-1].delivery_tag, multiple=True)
-
-
-class _QueueWatch:
-    """Reads the queue's depth now and then; notices a bounded queue dropping its oldest lines.
-
-    Drops are what the dead-letter queue gained beyond the lines this consumer put there; a
-    warning is logged once per episode (until a check sees no new drops).
-    """
-
-    def __init__(self, owner: SinkConsumer) -> None:
-        self.owner = owner
-        self.bounded = owner.sink_config.max_queue or owner.sink_config.max_queue_bytes
-        self.next_check = 0.0
-        self.last_count: int | None = None
-        self.last_dead_lettered = 0
-        self.in_episode = False
-
-    def check(self, channel: Any) -> None:
-        now = time.monotonic()
-        if now < self.next_check:
-            return
-        self.next_check = now + QUEUE_CHECK
-        config = self.owner.sink_config
-        self.owner.stats.backlog = int(
-            channel.queue_declare(queue=config.queue, passive=True).message_count
-        )
-        if self.bounded:
-            count = int(channel.queue_declare(queue=config.dead_queue, passive=True).message_count)
-            self._drops(count)
-
-    def _drops(self, count: int) -> None:
-        stats = self.owner.stats
-        ours = stats.dead_lettered - self.last_dead_lettered
-        self.last_dead_lettered = stats.dead_lettered
-        dropped = 0 if self.last_count is None else max(0, count - self.last_count - ours)
-        self.last_count = count
-        if dropped:
-            stats.dropped += dropped
-            if not self.in_episode:
-                self.owner.log.warning(
-                    "queue full: dropping its oldest lines into the dead-letter queue",
-                    queue=self.owner.sink_config.queue,
-                    dead_queue=self.owner.sink_config.dead_queue,
-                    max_queue=self.bounded,
-                )
-            self.in_episode = True
-        elif self.in_episode:
-            self.owner.log.info("queue no longer full", dropped_total=stats.dropped)
-            self.in_episode = False

@@ -1,0 +1,53 @@
+"""Smoke run of the benchmarks: ``bench/run.py --quick`` completes and prints every row.
+
+Benchmarks are not timed tests: nothing here asserts a speed, only that each bench still runs
+end to end (so the scripts cannot rot) on a small input: 20,000 lines, 3 s of latency probes,
+20 MB through the emitter.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = (
+    "throughput.rabbitmq",
+    "throughput.embedded",
+    "throughput.tutorial",
+    "throughput.tee",
+    "latency.rabbitmq",
+    "latency.embedded",
+    "latency.tutorial",
+    "memory.daemon",
+    "memory.emitter",
+    "cost.rabbitmq",
+    "cost.embedded",
+    "cost.tutorial",
+    "cost.tee",
+)
+
+
+@pytest.mark.rabbitmq
+def test_quick_bench_prints_every_row(rabbitmq: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, f"bench failed:\n{run.stdout}\n{run.stderr}"
+    table = run.stdout.split("\n\n")[0].splitlines()  # a blank line, then a footnote
+    assert table[0].split()[:3] == ["ROW", "CASE", "RESULT"]
+    printed = [line.split()[0] for line in table[1:]]
+    assert printed == list(ROWS), run.stdout
+    rows = json.loads(out.read_text())
+    assert [row["id"] for row in rows] == list(ROWS)
