@@ -81,14 +81,14 @@ CRASHER = (
     + """
 import os, signal
 from pathlib import Path
-import logfan.daemon.fsbroker as fsbroker
+import logfan.daemon.fsbounds as fsbounds
 if sys.argv[4] == "before-copy":
-    real_write = fsbroker._write_file
+    real_write = fsbounds._write_file
     def write_file(folder, *args):
         if folder.name.endswith(".dead"):
             os.kill(os.getpid(), signal.SIGKILL)
         return real_write(folder, *args)
-    fsbroker._write_file = write_file
+    fsbounds._write_file = write_file
 else:
     real_unlink = Path.unlink
     def unlink(self, missing_ok=False):
