@@ -15,6 +15,12 @@ verifies client certificates against ``ca`` when one is sent (``verify_peer``); 
 ``fail_if_no_peer_cert=True`` a client without one is refused. Certificate and key files
 replaced in place are served to new connections after ``node.reload_certificates()``.
 
+A node whose folder was written elsewhere (a member of a cluster made by ``deploy/cluster.sh``,
+see ``rabbitcluster.py``) is driven the same way: ``RabbitNode(base, env=NODE_ENV, argv=RUN)``
+takes its name, ports and paths from ``env`` (the ``RABBITMQ_*`` settings of its ``node.env``)
+and runs ``argv`` in the foreground instead of the server script. ``launch()`` starts a node
+without waiting, so several boot at once; ``wait_ready()`` then waits for each.
+
 A node left over from a crashed test run cannot disturb the next one: names are random, ports are
 chosen free (outside the kernel's ephemeral range, so no client socket takes them between a stop
 and a start), and the server script runs under ``setpriv --pdeathsig TERM``: when the process that
@@ -34,7 +40,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
@@ -54,7 +60,7 @@ def _free(port: int) -> bool:
     return True
 
 
-def _pick_ports(count: int) -> list[int]:
+def pick_ports(count: int) -> list[int]:
     """``count`` distinct ports that are free now (their CLI ports, + 10000, too)."""
     chosen: list[int] = []
     while len(chosen) < count:
@@ -76,6 +82,11 @@ def _epmd_names() -> str:
     return out.stdout
 
 
+def clean_environ() -> dict[str, str]:
+    """This process's environment without RABBITMQ_* / ERL_* / CONF_* (a developer's shell)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_", "CONF_"))}
+
+
 @dataclasses.dataclass(frozen=True)
 class NodeTLS:
     """The node's TLS listener: its CA (for client certificates), certificate and key."""
@@ -94,20 +105,42 @@ class RabbitNode:
     (the main thread in a test): the parent-death signal fires when the starting thread exits.
     """
 
-    def __init__(self, base: Path, tls: NodeTLS | None = None) -> None:
+    def __init__(
+        self,
+        base: Path,
+        tls: NodeTLS | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        argv: Sequence[str] = (SERVER,),
+    ) -> None:
+        """A node in ``base``: a new one (name and ports chosen, folder written) or, with
+        ``env``, one whose folder and ``RABBITMQ_*`` settings were written elsewhere; ``argv``
+        runs it in the foreground (it must end up exec'ing the server script).
+        """
         self.base = base
-        self.id = secrets.token_hex(4)
-        self.host = socket.gethostname().split(".")[0]
-        self.name = f"lftest-{self.id}@{self.host}"
-        ports = _pick_ports(3 if tls else 2)
-        self.port, self.dist_port = ports[:2]
-        #: the TLS listener's port (on 127.0.0.1), or None for a node without TLS.
-        self.tls_port: int | None = ports[2] if tls else None
         self.tls = tls
-        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        self.argv = list(argv)
         self.proc: subprocess.Popen[bytes] | None = None
         self.output = base / "server.out"
-        self.env = self._prepare()
+        #: the TLS listener's port (on 127.0.0.1), or None for a node without TLS.
+        self.tls_port: int | None = None
+        if env is None:
+            self.id = secrets.token_hex(4)
+            self.host = socket.gethostname().split(".")[0]
+            self.name = f"lftest-{self.id}@{self.host}"
+            ports = pick_ports(3 if tls else 2)
+            self.port, self.dist_port = ports[:2]
+            self.tls_port = ports[2] if tls else None
+            self.env = self._prepare()
+        else:
+            if tls is not None:
+                raise ValueError("a node given by its env has the TLS listener its config has")
+            self.name = env["RABBITMQ_NODENAME"]
+            self.id, _, self.host = self.name.partition("@")
+            self.port = int(env["RABBITMQ_NODE_PORT"])
+            self.dist_port = int(env["RABBITMQ_DIST_PORT"])
+            self.env = {**clean_environ(), **env}
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
 
     def tls_url(self, host: str = "localhost") -> str:
         """``amqps://guest:guest@HOST:TLS_PORT//`` (the listener itself is on 127.0.0.1)."""
@@ -152,10 +185,7 @@ class RabbitNode:
         plugins.write_text("[].\n")
         env_file = base / "rabbitmq-env.conf"
         env_file.write_text("")  # never read /etc/rabbitmq/rabbitmq-env.conf (the shared node's)
-        # Inherited RABBITMQ_* / ERL_* settings (a developer's shell) must not leak into the node.
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_", "CONF_"))
-        }
+        env = clean_environ()
         env.update(
             HOME=str(home),
             RABBITMQ_NODENAME=self.name,
@@ -185,13 +215,19 @@ class RabbitNode:
 
     def start(self, timeout: float = 60.0) -> RabbitNode:
         """Start the node (same name, ports and data as before, if it ran) and wait until ready."""
+        self.launch(timeout)
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self, timeout: float = 60.0) -> None:
+        """Start the node's server and return at once (``wait_ready`` waits for its boot)."""
         if self.running():
             raise RuntimeError(f"RabbitMQ node {self.name} is already running")
         self._wait_unregistered(timeout)
-        argv = [SERVER]
+        argv = list(self.argv)
         setpriv = shutil.which("setpriv")
         if setpriv:
-            argv = [setpriv, "--pdeathsig", "TERM", "--", SERVER]
+            argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
         with self.output.open("ab") as out:
             self.proc = subprocess.Popen(
                 argv,
@@ -202,8 +238,6 @@ class RabbitNode:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: cleanup kills all of it
             )
-        self.wait_ready(timeout)
-        return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the node accepts AMQP connections and reports it has fully booted."""
