@@ -189,6 +189,12 @@ def declare(
             if getattr(exc, "reply_code", None) != 406:
                 raise
             channel = conn.channel()  # an existing dead-letter queue of another type: keep it
+            if warn is not None:
+                warn(
+                    f"dead-letter queue {sink.dead_queue} exists with other arguments; logfan "
+                    f"keeps it. To change it: `logfan dead {sink.name} --replay`, then "
+                    f"rabbitmqctl delete_queue {sink.dead_queue} while logfan is stopped"
+                )
     return channel
 
 

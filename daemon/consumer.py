@@ -161,6 +161,8 @@ class SinkConsumer(threading.Thread):
 
     def _connected(self, conn: Any) -> None:
         self.stats.connects += 1
+        if self.stats.state == "disconnected":
+            self.stats.last_error = None  # the broker is back: its error is history
         self.stats.state = "retrying" if self._retry_at else "consuming"
         url = redact(conn.as_uri())
         self.stats.node = url
@@ -317,6 +319,7 @@ class SinkConsumer(threading.Thread):
         self.stats.progress_at = time.monotonic()
         if self.stats.state == "retrying":
             self.log.info("sink recovered", retries=self.stats.retries)
+            self.stats.last_error = None
         self.stats.state = "consuming"
         self._attempts = 0
         self._backoff = BACKOFF_MIN

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from amqp.exceptions import AMQPError
@@ -38,6 +40,7 @@ class Emitter:
         tag: str,
         severity: str,
         retry_for: float = 30.0,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.broker_config = broker_config
         self.sinks = sinks
@@ -50,8 +53,11 @@ class Emitter:
         self._conn: Any = None
         self._producer: Any = None
         self._returned: str | None = None
+        self._node: str | None = None
+        self._lost_at: float | None = None
+        self._say: Callable[[str], None] = say or (lambda text: print(text, file=sys.stderr))
 
-    def _open(self) -> None:
+    def _open(self) -> Any:
         conn = broker.connected(self.broker_config, transport_options={"confirm_publish": True})
         try:
             # per-host sinks belong to their daemons' hosts: an emitter never declares them
@@ -67,6 +73,7 @@ class Emitter:
             conn.release()
             raise
         self._conn = conn
+        return conn
 
     def _on_return(self, exc: Exception, *_args: Any) -> None:
         self._returned = f"no queue is bound to the exchange ({exc})"
@@ -92,10 +99,11 @@ class Emitter:
         while True:
             try:
                 if self._conn is None:
-                    self._open()
+                    self._connected_to(redact(self._open().as_uri()))
                 self._publish(body)
             except _BROKER_ERRORS as exc:
                 self._drop()
+                self._lost(exc)
                 now = time.monotonic()
                 deadline = deadline or now + self.retry_for
                 if now + delay >= deadline:  # the next try would come too late: give up now
@@ -110,6 +118,24 @@ class Emitter:
                 continue
             self.confirmed += len(lines)
             return
+
+    def _lost(self, exc: BaseException) -> None:
+        """Say once per outage that the node in use went away (a first connect says nothing)."""
+        if self._node is not None and self._lost_at is None:
+            self._lost_at = time.monotonic()
+            reason = redact(str(exc)) or type(exc).__name__
+            self._say(
+                f"logfan emit: lost the broker at {self._node} ({reason}); "
+                f"retrying for up to {self.retry_for:g} s"
+            )
+
+    def _connected_to(self, node: str) -> None:
+        if self._lost_at is not None:
+            self._say(
+                f"logfan emit: connected to {node} after {time.monotonic() - self._lost_at:.1f} s"
+            )
+            self._lost_at = None
+        self._node = node
 
     def _publish(self, body: bytes) -> None:
         if self._returned:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from logfan.daemon import broker
 from logfan.daemon.brokerurl import redact
@@ -36,6 +37,14 @@ def probe(config: Config) -> list[tuple[str, str | None]]:
     return results
 
 
+def _host_port(url: Any) -> str:
+    """``host:port`` of a node URL, for the status table."""
+    if not isinstance(url, str) or "://" not in url:
+        return "-"
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "-")
+
+
 def _depths(channel: Any, queue: str) -> tuple[int, int]:
     ok = channel.queue_declare(queue=queue, passive=True)
     return int(ok.message_count), int(ok.consumer_count)
@@ -64,6 +73,7 @@ def status_rows(config: Config) -> tuple[list[str], list[list[str]], list[str]]:
         "SINK",
         "TYPE",
         "STATE",
+        "NODE",
         "QUEUED",
         "HELD",
         "CONSUMERS",
@@ -80,6 +90,7 @@ def status_rows(config: Config) -> tuple[list[str], list[list[str]], list[str]]:
                 sink.name,
                 sink.type,
                 str(mine.get("state", "-")),
+                _host_port(mine.get("node")),
                 queued_s,
                 str(mine.get("held", "-")),
                 consumers_s,

@@ -267,6 +267,10 @@ class TestNodeFailover:
         assert stream.error is None, f"writing to the emitter failed: {stream.error}"
         assert 0 < at_stop < at_start < self.TOTAL, "the stop was not mid-stream"
         assert code == 0, f"the emitter gave up: {emitter_log}"
+        assert f":{stopped.port}/" in emitter_log.split("lost the broker at ", 1)[-1].split()[0], (
+            f"the emitter says which node it lost: {emitter_log}"
+        )
+        assert "logfan emit: connected to amqp://" in emitter_log, "and which node it moved to"
 
         with contextlib.suppress(pytest.fail.Exception):  # the figures below say what is lost
             wait_for(
@@ -292,6 +296,11 @@ class TestNodeFailover:
         )
         shown = run_logfan("status", "-c", str(config)).stdout.decode()
         print(shown)
+        assert "NODE" in shown.splitlines()[0]
+        assert f"127.0.0.1:{stopped.port} " not in shown, "status shows each sink on its new node"
+        sink_rows = [row for row in shown.splitlines()[1:] if row and ":" not in row.split()[0]]
+        assert sink_rows, shown
+        assert all(row.rstrip().endswith(" -") for row in sink_rows), "no stale LAST ERROR"
         alive = daemon.proc is not None and daemon.proc.poll() is None
         code = daemon.stop()
 
