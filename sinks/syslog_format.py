@@ -136,18 +136,35 @@ class MessageBuilder:
         self.sd_id = sd_id
         self.truncated = 0
         self._local_host = header_field(socket.gethostname().split(".")[0], 255)
+        self._headers: dict[tuple[str, str, str, str, str], bytes] = {}
 
     def build(self, record: Record) -> bytes:
         """The message for ``record``: header, then MSG cut to fit with a visible marker."""
-        if self.protocol == "rfc5424":
-            header = self._rfc5424_header(record)
-        else:
-            header = self._rfc3164_header(record)
+        header = self._header(record)
         msg = _escape(self.template.render(record)).encode("utf-8", "replace")
         body, cut = _fit(msg, max(0, self.max_message_bytes - len(header)))
         if cut:
             self.truncated += 1
         return header + body
+
+    def _header(self, record: Record) -> bytes:
+        """The header, computed once per (time, host, tag, pid, severity): the lines of one
+        envelope share all five, so a batch builds few headers. With structured data (which
+        carries each line's own msgid) or a time that does not parse (RFC 3164 then uses the
+        time of sending), it is built every time."""
+        key = (record.timestamp, record.host, record.tag, record.pid, record.severity)
+        header = self._headers.get(key)
+        if header is not None:
+            return header
+        if self.protocol == "rfc5424":
+            header = self._rfc5424_header(record)
+        else:
+            header = self._rfc3164_header(record)
+        if self.sd_id is None and _parse_time(record.timestamp) is not None:
+            if len(self._headers) >= 1024:
+                self._headers.clear()
+            self._headers[key] = header
+        return header
 
     def _pri(self, record: Record) -> int:
         return self.facility * 8 + SEVERITIES.index(normalize_severity(record.severity) or "info")
