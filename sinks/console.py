@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
-from logfan.sinks.template import CONTROL_POLICIES, control_filter, template_option
+from logfan.sinks.template import CONTROL_POLICIES, render_lines, template_option
 
 DEFAULT_FORMAT = "{timestamp} {host} {tag}: {message}"
 
@@ -19,7 +19,7 @@ class ConsoleSink:
         self.name = name
         self.stream: str = options.get_choice("stream", ("stdout", "stderr"), "stdout")
         self.template = template_option(options, DEFAULT_FORMAT)
-        self.clean = control_filter(options.get_choice("control_chars", CONTROL_POLICIES, "escape"))
+        self.control_chars: str = options.get_choice("control_chars", CONTROL_POLICIES, "escape")
         options.finish()
 
     def open(self) -> None:
@@ -32,7 +32,7 @@ class ConsoleSink:
 
     def write(self, records: Sequence[Record]) -> None:
         """Write the batch with as few system calls as the stream allows."""
-        data = "".join(self.template.render(r, self.clean) + "\n" for r in records).encode(
+        data = render_lines(self.template, records, self.control_chars).encode(
             "utf-8", "surrogateescape"
         )
         try:

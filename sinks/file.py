@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
 from logfan.sinks.rotation import Rotator, rotate_option
-from logfan.sinks.template import CONTROL_POLICIES, control_filter, template_option
+from logfan.sinks.template import CONTROL_POLICIES, render_lines, template_option
 
 DEFAULT_FORMAT = "{timestamp} {host} {tag}: {message}"
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -58,7 +58,7 @@ class FileSink:
         policy = rotate_option(options)
         self.rotator = Rotator(self.path, policy) if policy else None
         self.template = template_option(options, DEFAULT_FORMAT)
-        self.clean = control_filter(options.get_choice("control_chars", CONTROL_POLICIES, "escape"))
+        self.control_chars: str = options.get_choice("control_chars", CONTROL_POLICIES, "escape")
         options.finish()
         self._fd: int | None = None
         self._ident: tuple[int, int] | None = None
@@ -141,7 +141,7 @@ class FileSink:
 
     def write(self, records: Sequence[Record]) -> None:
         """Append the batch as one buffer; a short write is continued, never left half a line."""
-        data = "".join(self.template.render(r, self.clean) + "\n" for r in records).encode(
+        data = render_lines(self.template, records, self.control_chars).encode(
             "utf-8", "surrogateescape"
         )
         fd = self._target(len(data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from logfan.sinks.base import Options, Record
 
@@ -43,6 +43,20 @@ def control_filter(policy: str) -> Callable[[str], str]:
         return lambda text: text
     search = _CONTROL.search
     return lambda text: text.translate(table) if search(text) else text
+
+
+def render_lines(template: Template, records: Iterable[Record], policy: str) -> str:
+    """The batch as text, one line per record, each ending in LF, with ``policy`` applied.
+
+    Most batches hold no control character at all: one C-speed scan of the whole batch finds
+    that out, and only a batch that has one is filtered line by line.
+    """
+    lines = [template.render(record) for record in records]
+    if policy != "keep" and _CONTROL.search("".join(lines)):
+        clean = control_filter(policy)
+        lines = [clean(line) for line in lines]
+    lines.append("")
+    return "\n".join(lines)
 
 
 class Template:
