@@ -554,8 +554,14 @@ class TestQueueTypeChange:
         print(f"status: state={figures['state']} connects={figures['connects']}")
         assert alive, f"the daemon died on the quorum config: {second.logs()[-3000:]}"
         assert code == 0
-        assert len(advice) == 1, f"advice logged {len(advice)} times"
-        assert f"rabbitmqctl delete_queue logfan.{sink}" in advice[0]["advice"]
+        # once for the queue and once for its dead-letter queue, at the one connect
+        about_queue = [a for a in advice if a["advice"].startswith(f"queue logfan.{sink} ")]
+        about_dead = [
+            a for a in advice if a["advice"].startswith(f"dead-letter queue logfan.{sink}.dead ")
+        ]
+        assert (len(about_queue), len(about_dead)) == (1, 1), f"advice logged: {advice}"
+        assert f"rabbitmqctl delete_queue logfan.{sink}" in about_queue[0]["advice"]
+        assert f"logfan dead {sink} --replay" in about_dead[0]["advice"]
         assert not disconnects, f"the consumer disconnected: {disconnects}"
         assert figures["connects"] == 1, f"reconnected {figures['connects'] - 1} times"
         assert figures["state"] == "consuming"
