@@ -71,7 +71,7 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     names = ", ".join(f"{s.name} ({s.type})" for s in config.sinks)
     print(f"{config.path}: OK: {len(config.sinks)} sink(s): {names}")
-    for warning in _secret_warnings(config):
+    for warning in [*_secret_warnings(config), *_cluster_warnings(config)]:
         print(f"{config.path}: warning: {warning}")
     if not args.probe:
         return 0
@@ -98,6 +98,18 @@ def _secret_warnings(config: Config) -> list[str]:
     if secret_file and readable_by_others(secret_file):
         warnings.append(f"broker.password_file {secret_file} is readable by other users")
     return warnings
+
+
+def _cluster_warnings(config: Config) -> list[str]:
+    nodes = config.broker.url.count(";") + 1
+    classic = [s.name for s in config.sinks if s.queue_type == "classic"]
+    if nodes > 1 and classic:
+        return [
+            f"broker.url lists {nodes} nodes but sink(s) {', '.join(classic)} use classic "
+            "queues, which live on one node and lose lines when it goes away: set "
+            "queue_type: quorum"
+        ]
+    return []
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -343,3 +343,16 @@ class TestClusterSettings:
         with pytest.raises(ConfigError) as caught:
             load_config(str(path))
         assert caught.value.key == key
+
+    def test_check_warns_about_classic_queues_in_a_cluster(self, tmp_path: Path) -> None:
+        """Several nodes and a classic queue: `logfan check` says to use quorum queues."""
+        path = tmp_path / "c.yaml"
+        path.write_text(
+            "broker: {url: [amqp://a//, amqp://b//]}\n"
+            "sinks: {fine: {type: console, queue_type: quorum}, risky: {type: console}}\n"
+        )
+        done = run_logfan("check", "-c", str(path))
+        assert done.returncode == 0
+        out = done.stdout.decode()
+        assert "warning: broker.url lists 2 nodes but sink(s) risky use classic queues" in out
+        assert "fine" not in out.split("warning:", 1)[1]
