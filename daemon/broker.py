@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from kombu import Connection, Exchange, Queue
 
-from logfan.daemon.brokerurl import parse_broker_url
+from logfan.daemon.brokerurl import node_urls, parse_broker_url
 from logfan.daemon.config import BrokerConfig, SinkConfig
 from logfan.daemon.sinkconfig import DELIVERY_LIMIT
 
@@ -46,7 +46,7 @@ def connect(
 
 def nodes(broker: BrokerConfig) -> list[str]:
     """The broker's node URLs (a ``;``-separated failover list), in order."""
-    return [node.strip() for node in broker.url.split(";")]
+    return node_urls(broker.url)
 
 
 #: per failover list, the node to try first: the one that last worked (module-wide, all threads).

@@ -52,3 +52,8 @@ def parse_broker_url(url: str) -> BrokerURL:
             raise BrokerURLError(f"no host in broker URL {redact(node)!r}; expected {valid}")
         del port
     return BrokerURL(url=url, embedded=False)
+
+
+def node_urls(url: str) -> list[str]:
+    """The node URLs of a ``;``-separated failover list, in order."""
+    return [node.strip() for node in url.split(";")]

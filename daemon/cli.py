@@ -101,7 +101,9 @@ def _secret_warnings(config: Config) -> list[str]:
 
 
 def _cluster_warnings(config: Config) -> list[str]:
-    nodes = config.broker.url.count(";") + 1
+    from logfan.daemon.brokerurl import node_urls  # noqa: PLC0415
+
+    nodes = len(node_urls(config.broker.url))
     classic = [s.name for s in config.sinks if s.queue_type == "classic"]
     if nodes > 1 and classic:
         return [

@@ -66,6 +66,16 @@ class TestEmitterFailures:
         assert "no queue is bound to the exchange" in done.stderr.decode()
 
 
+def embedded_daemon(tmp_path: Path, out: Path, daemons: list[Daemon]) -> Path:
+    """A daemon on the embedded broker with one file sink writing bare messages to ``out``."""
+    sink = {"type": "file", "path": str(out), "format": "{message}"}
+    config = write_config(
+        tmp_path / "c.yaml", f"filesystem://{tmp_path}/spool", "logs", {f"s-{suffix()}": sink}
+    )
+    daemons.append(Daemon(config, tmp_path).start())
+    return config
+
+
 class TestEmitterStreaming:
     """A line typed now is sent now, not at EOF."""
 
@@ -73,15 +83,8 @@ class TestEmitterStreaming:
         self, tmp_path: Path, daemons: list[Daemon]
     ) -> None:
         """Each line written to the emitter's stdin reaches the sink before stdin closes."""
-        sink = f"stream-{suffix()}"
         out = tmp_path / "stream.log"
-        config = write_config(
-            tmp_path / "c.yaml",
-            f"filesystem://{tmp_path}/spool",
-            "logs",
-            {sink: {"type": "file", "path": str(out), "format": "{message}"}},
-        )
-        daemons.append(Daemon(config, tmp_path).start())
+        config = embedded_daemon(tmp_path, out, daemons)
         emitter = subprocess.Popen(
             [*LOGFAN, "emit", "-c", str(config)], stdin=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -104,15 +107,8 @@ class TestEmitterStreaming:
         self, tmp_path: Path, daemons: list[Daemon]
     ) -> None:
         """A final line with no newline counts; invalid UTF-8 stays visible as \\xNN."""
-        sink = f"bytes-{suffix()}"
         out = tmp_path / "bytes.log"
-        config = write_config(
-            tmp_path / "c.yaml",
-            f"filesystem://{tmp_path}/spool",
-            "logs",
-            {sink: {"type": "file", "path": str(out), "format": "{message}"}},
-        )
-        daemons.append(Daemon(config, tmp_path).start())
+        config = embedded_daemon(tmp_path, out, daemons)
         done = run_logfan("emit", "-c", str(config), stdin=b"caf\xe9 ok\r\nno newline")
         assert done.returncode == 0, done.stderr
         wait_for(lambda: len(read_lines(out)) == 2, what="both lines")
