@@ -68,6 +68,85 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the daemon's sink workers), read from ``/proc``."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of ``pid`` and each running descendant, by process id."""
+    out = {}
+    for member in tree(pid):
+        with contextlib.suppress(OSError, ValueError):
+            out[member] = cpu_seconds(member)
+    return out
+
+
+def cpu_since(pid: int, before: dict[int, float]) -> float:
+    """CPU seconds the process tree of ``pid`` used since ``before`` (from tree_cpu_seconds)."""
+    now = tree_cpu_seconds(pid)
+    return sum(value - before.get(member, 0.0) for member, value in now.items())
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size: the process's private pages plus its share of shared ones."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    raise BenchError(f"no Pss in /proc/{pid}/smaps_rollup")
+
+
+class TreeMemory:
+    """A process tree's memory (the daemon and its workers) sampled every 50 ms in a thread.
+
+    ``peak_pss_kib`` is the highest sum of PSS seen: each page counted once however many
+    processes share it, as the kernel charges a service's cgroup. ``peak_rss_kib`` adds up each
+    member's own peak RSS (``VmHWM``): an upper bound that counts every shared page once per
+    process sharing it.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_pss_kib = 0
+        self._hwm: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
+
+    def start(self) -> TreeMemory:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def sample(self) -> None:
+        total = 0
+        for member in tree(self.pid):
+            with contextlib.suppress(OSError, BenchError, ValueError):
+                total += pss_kib(member)
+                self._hwm[member] = status_kib(member, "VmHWM")
+        self.peak_pss_kib = max(self.peak_pss_kib, total)
+
+    @property
+    def peak_rss_kib(self) -> int:
+        return sum(self._hwm.values())
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.sample()
+
+    def stop(self) -> TreeMemory:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        return self
+
+
 def status_kib(pid: int, key: str) -> int:
     """A ``kB`` figure of ``/proc/PID/status``, e.g. ``VmHWM`` (peak RSS) or ``VmRSS``."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

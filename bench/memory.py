@@ -3,7 +3,10 @@
 - Daemon: RabbitMQ, two file sinks and one UDP syslog sink. The daemon is started once with
   nothing queued (its RSS when ready is the idle baseline) and stopped; then the backlog is
   published with ``logfan emit`` while no daemon runs; then the daemon is started again and
-  timed until every sink has every line. Peak RSS is ``VmHWM`` of ``/proc/PID/status``.
+  timed until every sink has every line. The daemon is a supervisor and one worker process per
+  sink: its memory is the peak of their PSS summed (each shared page counted once, as the
+  kernel charges the service), sampled every 50 ms; the sum of each process's own peak RSS
+  (``VmHWM``, shared pages counted once per process) is printed beside it.
 - Emitter: ``logfan emit`` streams BYTES of lines (a feeder thread writes them into its pipe)
   to the embedded broker, where a daemon with one file sink writing to ``/dev/null`` drains
   the queue as it fills (nothing piles up on a shared RabbitMQ). Peak RSS is ``ru_maxrss``
@@ -27,11 +30,14 @@ class DrainMemory:
     """The daemon draining a backlog."""
 
     lines: int
+    #: peak of the daemon's processes' PSS summed.
     peak_kib: int
     idle_kib: int
     seconds: float
     publish_seconds: float
     notes: list[str] = field(default_factory=list)
+    #: each process's own peak RSS, summed (shared pages counted once per process).
+    rss_sum_kib: int = 0
 
 
 @dataclass
@@ -59,7 +65,7 @@ def drain_backlog(source: Path, lines: int, workdir: Path) -> DrainMemory:
     daemon = bk.LogfanDaemon(config, workdir)
     try:
         idle = bk.LogfanDaemon(config, workdir).start()
-        idle_kib = bk.status_kib(idle.pid, "VmRSS")
+        idle_kib = sum(bk.pss_kib(member) for member in bk.tree(idle.pid))
         idle.stop()
         started = time.monotonic()
         with source.open("rb") as stdin:
@@ -67,12 +73,16 @@ def drain_backlog(source: Path, lines: int, workdir: Path) -> DrainMemory:
         published = time.monotonic() - started
         started = time.monotonic()
         daemon.start()
+        memory = bk.TreeMemory(daemon.pid).start()
         timeout = max(120.0, lines / 1000)
         arrival = bk.wait_for_sinks(
             started, lines, files, udp, timeout=timeout, on_tick=daemon.check
         )
-        peak = bk.status_kib(daemon.pid, "VmHWM")
-        result = DrainMemory(lines, peak, idle_kib, arrival.seconds, published, arrival.notes)
+        memory.stop()
+        result = DrainMemory(
+            lines, memory.peak_pss_kib, idle_kib, arrival.seconds, published, arrival.notes
+        )
+        result.rss_sum_kib = memory.peak_rss_kib
     finally:
         daemon.stop()
         udp.close()

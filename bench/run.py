@@ -154,20 +154,21 @@ def memory_rows(
     rows = []
     tut = runs.get("tutorial")
     if drain is not None:
-        base = [f"same daemon idle {_mb(drain.idle_kib)}"]
+        base = [f"same daemon idle {_mb(drain.idle_kib)} PSS"]
         if tut is not None:
             base.append(f"tutorial receiver {_mb(tut.peak_kib['receiver'])}")
         notes = [
             f"drained in {drain.seconds:.2f} s from daemon start "
             f"({_n(drain.lines / drain.seconds)} lines/s)",
             f"published in {drain.publish_seconds:.2f} s",
+            f"processes' own peak RSS summed {_mb(drain.rss_sum_kib)}",
             *drain.notes,
         ]
         rows.append(
             Row(
                 "memory.daemon",
                 f"daemon draining a {drain.lines:,}-line backlog: RabbitMQ, 3 sinks",
-                f"peak RSS {_mb(drain.peak_kib)}",
+                f"peak PSS {_mb(drain.peak_kib)}",
                 "; ".join(base),
                 "; ".join(notes),
                 asdict(drain),

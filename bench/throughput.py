@@ -5,8 +5,9 @@ the start of the publisher until every sink has every line:
 
 - ``logfan``: ``logfan emit`` into a daemon with two file sinks and one UDP syslog sink (a
   receiver thread counts datagrams; the kernel's drop count for its socket is read too, so a
-  dropped datagram is reported, not waited for). The daemon's CPU is read from ``/proc``
-  (ready to done), the emitter's from ``wait4``, the RabbitMQ node's as a delta.
+  dropped datagram is reported, not waited for). The daemon's CPU (its supervisor and sink
+  workers together) is read from ``/proc`` (ready to done), the emitter's from ``wait4``, the
+  RabbitMQ node's as a delta; the daemon's memory is its processes' PSS summed.
 - ``tutorial``: three pika receivers started first, then the pika publisher (one message per
   line, no confirms, non-persistent, auto-ack); see ``baseline_pika.py``.
 - ``tee``: ``tee A B C >/dev/null``, the physical reference.
@@ -53,13 +54,14 @@ class Throughput:
 class Profiler:
     """``py-spy record`` attached to a process until it exits (raw collapsed stacks)."""
 
-    def __init__(self, pid: int, out: Path) -> None:
+    def __init__(self, pid: int, out: Path, *, subprocesses: bool = False) -> None:
         self.out = out
         self.proc = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("py-spy")),
                 "record",
                 "--nonblocking",
+                *(["--subprocesses"] if subprocesses else []),
                 "-p",
                 str(pid),
                 "-f",
@@ -100,12 +102,15 @@ def run_logfan(
     profilers: list[Profiler] = []
     try:
         daemon.start()
-        idle_kib = bk.status_kib(daemon.pid, "VmRSS")
+        idle_kib = sum(bk.pss_kib(member) for member in bk.tree(daemon.pid))
         if profile_dir is not None:
-            profilers.append(Profiler(daemon.pid, profile_dir / f"daemon-{kind}.txt"))
+            profilers.append(
+                Profiler(daemon.pid, profile_dir / f"daemon-{kind}.txt", subprocesses=True)
+            )
             time.sleep(1.0)  # let py-spy attach before the clock starts
         beam = bk.CpuMeter(bk.beam_pid() if kind == "rabbitmq" else None).start()
-        daemon_cpu = bk.cpu_seconds(daemon.pid)
+        daemon_cpu = bk.tree_cpu_seconds(daemon.pid)
+        memory = bk.TreeMemory(daemon.pid).start()
         started = time.monotonic()
         cat = subprocess.Popen(["cat", str(source)], stdout=subprocess.PIPE)
         emit = bk.Emit(config, cat.stdout, workdir)
@@ -122,8 +127,8 @@ def run_logfan(
             started, lines, files, udp, timeout=_timeout(lines), on_tick=tick
         )
         result = Throughput(f"logfan-{kind}", lines, arrival.seconds, notes=arrival.notes)
-        result.cpu["daemon"] = bk.cpu_seconds(daemon.pid) - daemon_cpu
-        result.peak_kib["daemon"] = bk.status_kib(daemon.pid, "VmHWM")
+        result.cpu["daemon"] = bk.cpu_since(daemon.pid, daemon_cpu)
+        result.peak_kib["daemon"] = memory.stop().peak_pss_kib
         result.peak_kib["daemon-idle"] = idle_kib
         broker_cpu = beam.stop()
         if broker_cpu is not None:

@@ -165,8 +165,9 @@ def _run(args: argparse.Namespace) -> int:
     from logfan.daemon.supervisor import Supervisor  # noqa: PLC0415
 
     json_output = {"auto": None, "json": True, "console": False}[args.log_format]
-    logs.configure(json_output=json_output, level=args.log_level)
-    supervisor = Supervisor(load_config(config_path(args.config)))
+    log_options = {"json_output": json_output, "level": args.log_level}
+    logs.configure(**log_options)
+    supervisor = Supervisor(load_config(config_path(args.config)), log_options=log_options)
     return supervisor.run(early[0] if early else None)
 
 
@@ -234,6 +235,7 @@ def _emit(args: argparse.Namespace) -> int:
             for batch in reader.batches():
                 read += len(batch)
                 emitter.send(batch)
+        emitter.flush()
     except EmitError as exc:
         lost = read - emitter.confirmed
         raise LogfanError(f"{lost} line(s) not confirmed: {exc}") from None

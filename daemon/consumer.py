@@ -16,6 +16,7 @@ from logfan.daemon.config import BrokerConfig, SinkConfig
 from logfan.daemon.deadletter import publish_dead
 from logfan.daemon.envelope import decode
 from logfan.daemon.lines import truncate_text
+from logfan.daemon.prefetch import Prefetch
 from logfan.daemon.queuewatch import QueueWatch
 from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
 
@@ -79,6 +80,8 @@ class SinkConsumer(threading.Thread):
         self._embedded = False
         self._queue_watch = QueueWatch(self)
         self._reopen = threading.Event()
+        self._prefetch = Prefetch(broker_config.prefetch)
+        self._consumer: Consumer | None = None
 
     def stop(self) -> None:
         """Ask the thread to finish its current batch and return."""
@@ -143,11 +146,12 @@ class SinkConsumer(threading.Thread):
                 channel,
                 queues=[broker.sink_queue(self.broker_config, self.sink_config)],
                 on_message=self._on_message,
-                prefetch_count=self.broker_config.prefetch,
+                prefetch_count=self._prefetch.count,
                 no_ack=False,
                 auto_declare=False,
             )
             self._producer = Producer(channel)
+            self._consumer = consumer
             self._embedded = broker.is_embedded(conn)
             with consumer:
                 self._connected(conn)
@@ -189,10 +193,7 @@ class SinkConsumer(threading.Thread):
             self._queue_watch.check(consumer.channel)
             if not self._pending or time.monotonic() < self._retry_at:
                 continue
-            full = (
-                len(self._pending) >= self.broker_config.prefetch
-                or self._pending_bytes >= BATCH_BYTES
-            )
+            full = len(self._pending) >= self._prefetch.count or self._pending_bytes >= BATCH_BYTES
             if not arrived or full:
                 self._write_pending()
 
@@ -313,6 +314,8 @@ class SinkConsumer(threading.Thread):
 
     def _done(self, batch: list[Any], lines: int) -> None:
         self._ack(batch)
+        if self._consumer is not None:
+            self._prefetch.observe(self._consumer, len(batch), sum(len(m.body) for m in batch))
         self.stats.delivered += lines
         self.stats.messages += len(batch)
         self.stats.redelivered += sum(1 for m in batch if m.delivery_info.get("redelivered"))

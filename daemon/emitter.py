@@ -1,7 +1,13 @@
-"""The emitter: lines from arguments or a pipe, batched into envelopes, every one confirmed."""
+"""The emitter: lines from arguments or a pipe, batched into envelopes, every one confirmed.
+
+Confirms are awaited per window, not per envelope: up to WINDOW envelopes may be published and
+unconfirmed at once, so reading and encoding the next batch overlaps the broker writing the
+last one to disk. ``flush()`` waits for the rest; only confirmed lines count as sent.
+"""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import socket
@@ -9,9 +15,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-from amqp.exceptions import AMQPError
+from amqp.exceptions import AMQPError, MessageNacked
 from kombu.exceptions import KombuError
 from kombu.messaging import Producer
 
@@ -22,7 +28,14 @@ from logfan.daemon.envelope import CONTENT_TYPE, encode
 from logfan.daemon.errors import EmitError
 
 #: what a lost or refusing broker raises; a publish failing with one of these is retried.
-_BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, KombuError, AMQPError)
+_BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, KombuError, AMQPError, MessageNacked)
+#: envelopes (up to 1,000 lines or 256 KiB each) published before the emitter waits for confirms.
+WINDOW = 8
+
+
+class _Batch(NamedTuple):
+    body: bytes
+    lines: int
 
 
 class Emitter:
@@ -55,24 +68,42 @@ class Emitter:
         self._returned: str | None = None
         self._node: str | None = None
         self._lost_at: float | None = None
+        self._embedded = False
+        #: envelopes not yet published (or to publish again on a new connection), in order.
+        self._unsent: collections.deque[_Batch] = collections.deque()
+        #: envelopes published and not yet confirmed, by delivery tag.
+        self._window: dict[int, _Batch] = {}
+        #: the most envelopes that were unconfirmed at once.
+        self.peak_window = 0
+        self._tag = 0
+        self._nacked = False
         self._say: Callable[[str], None] = say or (lambda text: print(text, file=sys.stderr))
 
     def _open(self) -> Any:
-        conn = broker.connected(self.broker_config, transport_options={"confirm_publish": True})
+        conn = broker.connected(self.broker_config)
         try:
             # per-host sinks belong to their daemons' hosts: an emitter never declares them
             shared = [s for s in self.sinks if s.scope == "shared"]
             channel = broker.declare(conn, self.broker_config, shared)
-            if broker.is_embedded(conn):
+            self._embedded = broker.is_embedded(conn)
+            if self._embedded:
                 if not channel.get_table(self.broker_config.exchange):
                     self._returned = "no queue is bound to the exchange (no sink ever started)"
                 self._producer = Producer(channel)
             else:
                 self._producer = Producer(channel, on_return=self._on_return)
+                channel.events["basic_ack"].add(self._on_ack)
+                channel.events["basic_nack"].add(self._on_nack)
+                channel.confirm_select()
         except BaseException:
             conn.release()
             raise
         self._conn = conn
+        # a new channel numbers its confirms from 1: what the old one left unconfirmed goes again
+        self._unsent.extendleft(reversed(self._window.values()))
+        self._window.clear()
+        self._tag = 0
+        self._nacked = False
         return conn
 
     def _on_return(self, exc: Exception, *_args: Any) -> None:
@@ -85,7 +116,10 @@ class Emitter:
                 conn.release()
 
     def send(self, lines: list[tuple[str, str]]) -> None:
-        """Publish ``lines`` as one envelope and wait for the broker to confirm it."""
+        """Publish ``lines`` as one envelope; wait for confirms only while the window is full.
+
+        Raises EmitError once the broker has not confirmed for ``retry_for`` seconds.
+        """
         body = encode(
             lines,
             msg_id=uuid.uuid4().hex,
@@ -94,13 +128,34 @@ class Emitter:
             pid=self.pid,
             severity=self.severity,
         )
+        self._unsent.append(_Batch(body, len(lines)))
+        self._pump(WINDOW)
+
+    def flush(self) -> None:
+        """Wait until the broker confirmed every envelope sent (raises EmitError if it does not)."""
+        self._pump(1)
+
+    @property
+    def unconfirmed(self) -> int:
+        """Lines sent and not confirmed yet."""
+        return sum(b.lines for b in self._window.values()) + sum(b.lines for b in self._unsent)
+
+    def _pump(self, below: int) -> None:
+        """Publish what is unsent, then wait until fewer than ``below`` envelopes are unconfirmed.
+
+        After a lost connection every unconfirmed envelope is published again, in order, on the
+        next one (the broker may already hold some: at-least-once).
+        """
         deadline: float | None = None
         delay = 0.2
         while True:
             try:
                 if self._conn is None:
                     self._connected_to(redact(self._open().as_uri()))
-                self._publish(body)
+                while self._unsent:
+                    self._publish(self._unsent[0])
+                    self._unsent.popleft()
+                self._await_confirms(below)
             except _BROKER_ERRORS as exc:
                 self._drop()
                 self._lost(exc)
@@ -109,15 +164,45 @@ class Emitter:
                 if now + delay >= deadline:  # the next try would come too late: give up now
                     url = redact(self.broker_config.url)
                     raise EmitError(
-                        f"the broker at {url} did not confirm {len(lines)} line(s) within "
+                        f"the broker at {url} did not confirm {self.unconfirmed} line(s) within "
                         f"{self.retry_for:g} s: {redact(str(exc)) or type(exc).__name__}",
-                        len(lines),
+                        self.unconfirmed,
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
-                continue
-            self.confirmed += len(lines)
-            return
+            else:
+                return
+
+    def _await_confirms(self, below: int) -> None:
+        """Read the broker's confirms until fewer than ``below`` envelopes wait for one.
+
+        Confirms are read only here: while the window has room the emitter does not look.
+        """
+        deadline = time.monotonic() + max(self.retry_for, 1.0)
+        while len(self._window) >= below:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no confirm within {max(self.retry_for, 1.0):g} s")
+            with contextlib.suppress(TimeoutError):
+                self._conn.drain_events(timeout=min(left, 1.0))
+            self._check()
+
+    def _check(self) -> None:
+        if self._returned:
+            raise EmitError(f"lines would be dropped: {self._returned}", self.unconfirmed)
+        if self._nacked:
+            self._nacked = False
+            raise MessageNacked("the broker refused to take a batch (basic.nack)")
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        tags = [t for t in self._window if t <= delivery_tag] if multiple else [delivery_tag]
+        for tag in tags:
+            batch = self._window.pop(tag, None)
+            if batch is not None:
+                self.confirmed += batch.lines
+
+    def _on_nack(self, _delivery_tag: int, _multiple: bool) -> None:
+        self._nacked = True  # the whole window is published again on a new connection
 
     def _lost(self, exc: BaseException) -> None:
         """Say once per outage that the node in use went away (a first connect says nothing)."""
@@ -137,22 +222,26 @@ class Emitter:
             self._lost_at = None
         self._node = node
 
-    def _publish(self, body: bytes) -> None:
-        if self._returned:
-            raise EmitError(f"lines would be dropped: {self._returned}", 0)
+    def _publish(self, batch: _Batch) -> None:
+        self._check()
         self._producer.publish(
-            body,
+            batch.body,
             exchange=self.broker_config.exchange,
             routing_key="",
             content_type=CONTENT_TYPE,
             content_encoding="binary",
             delivery_mode=2,
-            mandatory=not broker.is_embedded(self._conn),
+            mandatory=not self._embedded,
             retry=False,
             timeout=max(self.retry_for, 1.0),
         )
-        if self._returned:
-            raise EmitError(f"lines would be dropped: {self._returned}", 0)
+        if self._embedded:  # written to the spool when publish returns: nothing to wait for
+            self.confirmed += batch.lines
+        else:
+            self._tag += 1
+            self._window[self._tag] = batch
+            self.peak_window = max(self.peak_window, len(self._window))
+        self._check()
 
     def close(self) -> None:
         """Close the connection."""

@@ -9,25 +9,25 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from logfan.daemon.consumer import SinkConsumer
+from logfan.daemon.worker import SinkWorker
 
 #: a status file older than this means the daemon is not running (it rewrites it every 2 s).
 STALE_AFTER = 10.0
 
 
-def sink_figures(consumer: SinkConsumer) -> dict[str, Any]:
-    """What one consumer reports."""
+def sink_figures(consumer: SinkWorker) -> dict[str, Any]:
+    """What one sink's worker reports."""
     stats = consumer.stats
     return {
         "type": consumer.sink_config.type,
         "state": stats.state,
         "delivered": stats.delivered,
         "backlog": stats.backlog,
-        "held": len(consumer.held()),
+        "held": stats.held,
         "redelivered_messages": stats.redelivered,
         "dead_lettered": stats.dead_lettered,
         "dropped": stats.dropped,
-        "truncated": stats.truncated + int(getattr(consumer.sink, "truncated", 0) or 0),
+        "truncated": stats.truncated + stats.sink_truncated,
         "retries": stats.retries,
         "connects": stats.connects,
         "node": stats.node,
@@ -35,7 +35,7 @@ def sink_figures(consumer: SinkConsumer) -> dict[str, Any]:
     }
 
 
-def status_line(consumers: Mapping[str, SinkConsumer]) -> str:
+def status_line(consumers: Mapping[str, SinkWorker]) -> str:
     """One line for systemd's STATUS=: each sink's state, delivered lines and backlog."""
     parts = []
     for name, consumer in consumers.items():
@@ -48,7 +48,7 @@ def status_line(consumers: Mapping[str, SinkConsumer]) -> str:
     return "; ".join(parts)
 
 
-def write_status_file(path: str, consumers: Mapping[str, SinkConsumer]) -> None:
+def write_status_file(path: str, consumers: Mapping[str, SinkWorker]) -> None:
     """Replace ``path`` with the current figures (write then rename: readers see whole files)."""
     doc = {
         "pid": os.getpid(),

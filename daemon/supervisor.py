@@ -1,4 +1,4 @@
-"""The supervisor: one consumer thread per sink; restarts, reloads, notifies systemd, stops."""
+"""The supervisor: one worker process per sink; restarts, reloads, notifies systemd, stops."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ import signal
 import threading
 import time
 from types import FrameType
+from typing import Any
 
 import structlog
 
 from logfan.daemon import broker, status
 from logfan.daemon.brokerurl import redact
-from logfan.daemon.config import Config, SinkConfig, build_sink, load_config
-from logfan.daemon.consumer import SinkConsumer
+from logfan.daemon.config import Config, SinkConfig, load_config
 from logfan.daemon.errors import LogfanError
 from logfan.daemon.notify import Notifier
 from logfan.daemon.watch import ConfigWatcher
+from logfan.daemon.worker import SinkWorker
 
 #: how long a graceful stop may take before the daemon exits anyway (systemd's default is 90 s).
 STOP_TIMEOUT = 8.0
@@ -25,20 +26,31 @@ STATUS_EVERY = 2.0
 MIN_STALL = 5.0
 #: config edits come in bursts (write, then close; or tmp write, then rename): wait this long.
 RELOAD_SETTLE = 0.3
+#: a worker that dies soon after its start is restarted after a growing delay, up to this.
+RESTART_MAX = 30.0
 
 
 class Supervisor:
-    """Runs the daemon: starts every sink's consumer, watches them, stops them on SIGTERM/SIGINT.
+    """Runs the daemon: starts every sink's worker, watches them, stops them on SIGTERM/SIGINT.
 
     SIGHUP and edits of the config file reload it: sinks added, removed or changed are started,
     stopped or restarted; unchanged ones keep flowing (and reopen their files). A config that
     does not load is refused with an error in the log, and the running one stays.
     """
 
-    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        notifier: Notifier | None = None,
+        log_options: dict[str, Any] | None = None,
+    ) -> None:
         self.config = config
         self.notifier = notifier or Notifier()
-        self.consumers: dict[str, SinkConsumer] = {}
+        #: how workers set up their logs (the same as the supervisor's).
+        self.log_options = log_options or {}
+        self.consumers: dict[str, SinkWorker] = {}
+        self._restart_delay: dict[str, float] = {}
+        self._restart_at: dict[str, float] = {}
         self.log = structlog.get_logger("logfan.supervisor")
         self._wake = threading.Event()
         self._signal: int | None = None
@@ -61,9 +73,9 @@ class Supervisor:
         self._wake.set()
 
     def _start(self, sink_config: SinkConfig) -> None:
-        consumer = SinkConsumer(self.config.broker, sink_config, build_sink(sink_config))
-        self.consumers[sink_config.name] = consumer
-        consumer.start()
+        worker = SinkWorker(self.config.broker, sink_config, self.log_options)
+        self.consumers[sink_config.name] = worker
+        worker.start()
 
     def run(self, pending_signal: int | None = None) -> int:
         """Serve until SIGTERM or SIGINT (or ``pending_signal``, one that came during start-up)."""
@@ -83,7 +95,8 @@ class Supervisor:
             self._start(sink_config)
         try:
             while self._signal is None:
-                self._wake.wait(1.0 if self.notifier.watchdog_interval is None else 0.5)
+                idle = 1.0 if self.notifier.watchdog_interval is None else 0.5
+                self._wake.wait(idle if self._ready else 0.1)
                 self._wake.clear()
                 self._tick()
         finally:
@@ -97,6 +110,8 @@ class Supervisor:
         if self._reload_at is not None and now >= self._reload_at and self._signal is None:
             self._reload_at = None
             self.reload()
+        for worker in self.consumers.values():
+            worker.refresh()
         self._restart_dead()
         if not self._ready and all(c.stats.state != "starting" for c in self.consumers.values()):
             self._ready = True
@@ -118,7 +133,7 @@ class Supervisor:
                 self._next_ping = now + interval
 
     def wedged(self, limit: float) -> list[str]:
-        """Sinks whose thread is dead or whose loop has not gone round for ``limit`` seconds."""
+        """Sinks whose worker is dead or whose loop has not gone round for ``limit`` seconds."""
         now = time.monotonic()
         return [
             name
@@ -137,14 +152,29 @@ class Supervisor:
             self._status_file_error = str(exc)
 
     def _restart_dead(self) -> None:
+        now = time.monotonic()
         for sink_config in self.config.sinks:
-            consumer = self.consumers[sink_config.name]
-            if not consumer.is_alive() and not consumer.stopping:
+            name = sink_config.name
+            worker = self.consumers[name]
+            if worker.is_alive() or worker.stopping:
+                continue
+            if name not in self._restart_at:
+                # A worker that ran a while is restarted at once; one that keeps dying right
+                # after its start, after a delay that doubles each time (a crash loop).
+                quick = now - worker.started_at < 60
+                delay = min(RESTART_MAX, self._restart_delay.get(name, 0.5) * 2) if quick else 0
+                self._restart_delay[name] = max(delay, 0.5)
+                self._restart_at[name] = now + delay
                 self.log.error(
-                    "consumer thread died; restarting it",
-                    sink=sink_config.name,
-                    last_error=consumer.stats.last_error,
+                    "sink worker died; restarting it",
+                    sink=name,
+                    exit_code=worker.exit_code,
+                    restart_in=round(delay, 1),
+                    last_error=worker.stats.last_error,
                 )
+            if now >= self._restart_at[name]:
+                del self._restart_at[name]
+                worker.close()
                 self._start(sink_config)
 
     def reload(self) -> None:
@@ -163,6 +193,8 @@ class Supervisor:
         changed = [n for n in old if n in wanted and (wanted[n] != old[n] or not same_broker)]
         added = [n for n in wanted if n not in old]
         self._stop_consumers([*removed, *changed])
+        for name in [*removed, *changed]:
+            self._restart_at.pop(name, None)
         for name in removed:
             self._unbind(old[name])
         self.config = new
@@ -189,19 +221,24 @@ class Supervisor:
             queue=sink.queue,
         )
 
-    def _stop_consumers(self, names: list[str]) -> dict[str, SinkConsumer]:
+    def _stop_consumers(self, names: list[str]) -> tuple[dict[str, SinkWorker], list[str]]:
+        """Stop these workers; those not done within STOP_TIMEOUT are killed (and named)."""
         stopping = {name: self.consumers.pop(name) for name in names}
-        for consumer in stopping.values():
-            consumer.stop()
+        for worker in stopping.values():
+            worker.stop()
         deadline = time.monotonic() + STOP_TIMEOUT
-        for consumer in stopping.values():
-            consumer.join(max(0.0, deadline - time.monotonic()))
-        return stopping
+        for worker in stopping.values():
+            worker.join(max(0.0, deadline - time.monotonic()))
+        stuck = [name for name, worker in stopping.items() if worker.is_alive()]
+        for name in stuck:
+            stopping[name].kill()
+        for worker in stopping.values():
+            worker.close()
+        return stopping, stuck
 
     def stop(self) -> int:
-        """Stop every consumer (each writes and acks what it holds); 0 if all stopped in time."""
-        stopped = self._stop_consumers(list(self.consumers))
-        stuck = [name for name, c in stopped.items() if c.is_alive()]
+        """Stop every worker (each writes and acks what it holds); 0 if all stopped in time."""
+        stopped, stuck = self._stop_consumers(list(self.consumers))
         totals = {name: status.sink_figures(c) for name, c in stopped.items()}
         status.remove_status_file(self.config.daemon.status_file)
         if stuck:

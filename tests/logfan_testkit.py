@@ -92,8 +92,33 @@ class Daemon:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout)
 
+    def workers(self) -> list[int]:
+        """Process ids of the daemon's sink workers (its child processes)."""
+        assert self.proc is not None
+        return process_tree(self.proc.pid)[1:]
+
+    def kill(self) -> int:
+        """SIGKILL the supervisor and every worker at once (a crash, the OOM killer)."""
+        assert self.proc is not None
+        for pid in process_tree(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return self.proc.wait(30)
+
     def logs(self) -> str:
         return self.stderr.read_text(errors="replace")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a daemon's sink workers), read from ``/proc``."""
+    found, todo = [], [pid]
+    while todo:
+        member = todo.pop()
+        found.append(member)
+        for task in Path(f"/proc/{member}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in task.read_text().split()]
+    return found
 
 
 def rabbitmq_up() -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -409,7 +408,7 @@ class TestSharedScope:
             what="a third of the lines written, both daemons writing",
         )
         at_kill = stream.written
-        started["a"].stop(signal.SIGKILL)
+        started["a"].kill()
         a_lines = read_lines(files["a"])
         assert stream.finish() == 0, stream.log()
         with contextlib.suppress(pytest.fail.Exception):

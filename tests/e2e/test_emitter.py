@@ -113,3 +113,38 @@ class TestEmitterStreaming:
         assert done.returncode == 0, done.stderr
         wait_for(lambda: len(read_lines(out)) == 2, what="both lines")
         assert read_lines(out) == ["caf\\xe9 ok", "no newline"]
+
+
+class TestConfirmWindow:
+    """Confirms are awaited per window of envelopes, not per envelope, and all arrive."""
+
+    def test_envelopes_are_pipelined_and_every_line_confirmed(
+        self, rabbitmq: dict[str, Any]
+    ) -> None:
+        """50 envelopes to a real RabbitMQ: up to WINDOW unconfirmed at once, all in the queue."""
+        from logfan.daemon.config import BrokerConfig
+        from logfan.daemon.emitter import WINDOW, Emitter
+        from logfan.daemon.sinkconfig import SinkConfig
+
+        name = f"window-{suffix()}"
+        exchange = f"logfan-test-{name}"
+        rabbitmq["queues"] += [f"logfan.{name}", f"logfan.{name}.dead"]
+        rabbitmq["exchanges"].append(exchange)
+        broker = BrokerConfig(url=rabbitmq["url"], exchange=exchange)
+        sink = SinkConfig(name=name, type="file", options={"path": "/dev/null"})
+        emitter = Emitter(broker, [sink], tag="window", severity="info")
+        try:
+            for n in range(50):
+                emitter.send([("2026-11-27T00:00:00.000Z", f"line {n}.{i}") for i in range(10)])
+                assert emitter.unconfirmed <= WINDOW * 10
+            assert emitter.peak_window == WINDOW, "the emitter did not wait per envelope"
+            emitter.flush()
+            assert emitter.confirmed == 500
+            assert emitter.unconfirmed == 0
+        finally:
+            emitter.close()
+        from kombu import Connection
+
+        with Connection(rabbitmq["url"]) as conn:
+            depth = conn.channel().queue_declare(queue=f"logfan.{name}", passive=True)
+        assert depth.message_count == 50

@@ -1,0 +1,222 @@
+"""One sink's consumer in a process of its own, so sinks use every core and cannot stall each other.
+
+Python runs one thread at a time per process: with every sink's consumer in one process, three
+sinks shared one core however many the machine had. Each sink now runs in a worker process
+(``logfan:NAME`` in ``ps -o comm``, ``top``), forked from the supervisor: it starts at once and
+shares the supervisor's loaded modules copy-on-write (a fork server would add two processes and
+about 20 MB). The fork happens in the supervisor's main thread; its only other threads are the
+config watcher's, whose state a worker never touches, and Python's logging re-creates its locks
+in the child. A worker closes the other workers' pipe ends it inherited, so each pipe's end
+still tells its worker that the supervisor is gone.
+
+The supervisor talks to a worker over a pipe: it sends ``stats`` (the worker answers with a
+snapshot of its figures), ``reopen`` (after SIGHUP) and ``stop``. A worker stops gracefully (the
+batch in hand is written and acknowledged) on ``stop``, on SIGTERM or SIGINT (systemd and a
+terminal signal the whole group), and when the supervisor is gone (the pipe's end, and the
+kernel's parent-death signal), so a ``kill -9`` of the daemon leaves no worker behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from logfan.daemon import logs
+from logfan.daemon.config import BrokerConfig, SinkConfig, build_sink
+from logfan.daemon.consumer import SinkConsumer, SinkStats
+
+__all__ = ["SinkWorker", "WorkerStats"]
+
+#: the worker's main thread checks its pipe and its consumer this often.
+POLL = 0.2
+_PR_SET_NAME = 15
+_PR_SET_PDEATHSIG = 1
+#: environment only the supervisor may act on (NotifyAccess=main would refuse a worker anyway).
+_SUPERVISOR_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+class WorkerStats(SinkStats):
+    """A worker's figures as last reported, plus what only the worker process knows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: messages the worker holds unacknowledged.
+        self.held = 0
+        #: lines the sink itself shortened (a syslog message over ``max_message_bytes``).
+        self.sink_truncated = 0
+
+
+def _snapshot(consumer: SinkConsumer) -> dict[str, Any]:
+    figures = dict(vars(consumer.stats))
+    figures["held"] = len(consumer.held())
+    figures["sink_truncated"] = int(getattr(consumer.sink, "truncated", 0) or 0)
+    return figures
+
+
+def _prctl(option: int, arg: int | bytes) -> None:
+    with contextlib.suppress(Exception):  # Linux only; a nicety elsewhere
+        ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
+
+
+def _worker_main(
+    conn: Connection,
+    broker_config: BrokerConfig,
+    sink_config: SinkConfig,
+    log_options: dict[str, Any],
+) -> None:
+    """The worker process: run the sink's consumer until told (or signalled) to stop."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(_PR_SET_NAME, f"logfan:{sink_config.name}"[:15].encode())
+    for name in _SUPERVISOR_ONLY:
+        os.environ.pop(name, None)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _n, _f: stop.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor says when to reopen
+    logs.configure(**log_options)
+    consumer = SinkConsumer(broker_config, sink_config, build_sink(sink_config))
+    consumer.start()
+    while consumer.is_alive():
+        if stop.is_set():
+            consumer.stop()
+        try:
+            if not conn.poll(POLL):
+                continue
+            command = conn.recv()
+        except (EOFError, OSError):  # the supervisor is gone
+            stop.set()
+            continue
+        if command == "stats":
+            conn.send(_snapshot(consumer))
+        elif command == "reopen":
+            consumer.request_reopen()
+        elif command == "stop":
+            consumer.stop()
+    with contextlib.suppress(OSError):
+        conn.send(_snapshot(consumer))
+    # A consumer thread that ended without being asked to (a plugin raised SystemExit) is a
+    # crash: the supervisor sees the exit code and starts the worker again.
+    os._exit(0 if consumer.stopping else 1)
+
+
+#: every worker's pipe end held by the supervisor: a new worker closes the others' (it is a fork).
+_SUPERVISOR_ENDS: set[Connection] = set()
+
+
+def _forked(
+    conn: Connection,
+    broker_config: BrokerConfig,
+    sink_config: SinkConfig,
+    log_options: dict[str, Any],
+) -> None:
+    for end in list(_SUPERVISOR_ENDS):
+        with contextlib.suppress(OSError):
+            end.close()
+    _SUPERVISOR_ENDS.clear()
+    _worker_main(conn, broker_config, sink_config, log_options)
+
+
+class SinkWorker:
+    """The supervisor's handle on one worker process (what it needs of a consumer thread)."""
+
+    def __init__(
+        self, broker_config: BrokerConfig, sink_config: SinkConfig, log_options: dict[str, Any]
+    ) -> None:
+        self.broker_config = broker_config
+        self.sink_config = sink_config
+        self.stats = WorkerStats()
+        self.started_at = time.monotonic()
+        self._stopping = False
+        self._asked = False
+        context = multiprocessing.get_context("fork")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_forked,
+            args=(child, broker_config, sink_config, log_options),
+            name=f"logfan-sink-{sink_config.name}",
+            daemon=False,
+        )
+        self._child = child
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id once started."""
+        return self._process.pid
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called."""
+        return self._stopping
+
+    def start(self) -> None:
+        """Start the worker process."""
+        # Frozen objects are left alone by the worker's garbage collector, so the pages of the
+        # supervisor's modules and objects stay shared instead of being copied on its first run.
+        gc.freeze()
+        try:
+            self._process.start()
+        finally:
+            gc.unfreeze()
+        self._child.close()
+        _SUPERVISOR_ENDS.add(self._conn)
+
+    def is_alive(self) -> bool:
+        """Whether the worker process is running."""
+        return self._process.is_alive()
+
+    @property
+    def exit_code(self) -> int | None:
+        """How the worker ended (negative: the signal that killed it); None while it runs."""
+        return self._process.exitcode
+
+    def _send(self, command: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the worker is gone: nothing to tell
+            self._conn.send(command)
+
+    def refresh(self) -> None:
+        """Take the snapshots the worker sent, and ask for the next one (one at a time)."""
+        try:
+            while self._conn.poll():
+                figures = self._conn.recv()
+                self._asked = False
+                for key, value in figures.items():
+                    setattr(self.stats, key, value)
+        except (EOFError, OSError, ValueError):
+            pass
+        if not self._asked and not self._stopping and self.is_alive():
+            self._asked = True
+            self._send("stats")
+
+    def request_reopen(self) -> None:
+        """Have the sink reopen its files (after SIGHUP)."""
+        self._send("reopen")
+
+    def stop(self) -> None:
+        """Ask the worker to write what it holds, acknowledge it and exit."""
+        self._stopping = True
+        self._send("stop")
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the worker to exit; take its last figures."""
+        self._process.join(timeout)
+        self.refresh()
+
+    def kill(self) -> None:
+        """End a worker that did not stop in time (its unacknowledged lines stay queued)."""
+        self._process.kill()
+        self._process.join(5)
+
+    def close(self) -> None:
+        """Let go of the pipe and the process handle."""
+        _SUPERVISOR_ENDS.discard(self._conn)
+        self._conn.close()
+        with contextlib.suppress(ValueError):
+            self._process.close()
