@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from kombu import Connection, Exchange, Queue
 
-from logfan.daemon.brokerurl import node_urls, parse_broker_url
+from logfan.daemon.brokerurl import node_urls, parse_broker_url, redact
 from logfan.daemon.config import BrokerConfig, SinkConfig
 from logfan.daemon.sinkconfig import DELIVERY_LIMIT
 
@@ -76,6 +76,14 @@ def connected(broker: BrokerConfig, **kwargs: Any) -> Connection:
         return conn
     _preferred[broker.url] = (first + 1) % len(urls)
     raise error
+
+
+def describe(connection: Connection) -> str:
+    """Where ``connection`` goes, password hidden: an AMQP URL, or the embedded broker's spool."""
+    if is_embedded(connection):
+        root = (connection.transport_options or {}).get("root", "")
+        return f"filesystem://{root}"
+    return redact(connection.as_uri())
 
 
 def is_embedded(connection: Connection) -> bool:

@@ -168,7 +168,7 @@ class SinkConsumer(threading.Thread):
         if self.stats.state == "disconnected":
             self.stats.last_error = None  # the broker is back: its error is history
         self.stats.state = "retrying" if self._retry_at else "consuming"
-        url = redact(conn.as_uri())
+        url = broker.describe(conn)
         self.stats.node = url
         if self._down_since is None:
             self.log.info("consumer connected", url=url, queue=self.sink_config.queue)

@@ -151,7 +151,7 @@ class Emitter:
         while True:
             try:
                 if self._conn is None:
-                    self._connected_to(redact(self._open().as_uri()))
+                    self._connected_to(broker.describe(self._open()))
                 while self._unsent:
                     self._publish(self._unsent[0])
                     self._unsent.popleft()

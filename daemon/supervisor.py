@@ -75,7 +75,10 @@ class Supervisor:
     def _start(self, sink_config: SinkConfig) -> None:
         worker = SinkWorker(self.config.broker, sink_config, self.log_options)
         self.consumers[sink_config.name] = worker
-        worker.start()
+        try:
+            worker.start()
+        except OSError as exc:  # fork refused (TasksMax, memory): tried again like a dead worker
+            worker.stats.last_error = f"cannot start a worker process: {exc}"
 
     def run(self, pending_signal: int | None = None) -> int:
         """Serve until SIGTERM or SIGINT (or ``pending_signal``, one that came during start-up)."""
@@ -158,6 +161,7 @@ class Supervisor:
             worker = self.consumers[name]
             if worker.is_alive() or worker.stopping:
                 continue
+            worker.stats.state = "restarting"
             if name not in self._restart_at:
                 # A worker that ran a while is restarted at once; one that keeps dying right
                 # after its start, after a delay that doubles each time (a crash loop).

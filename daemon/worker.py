@@ -29,6 +29,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+import structlog
+
 from logfan.daemon import logs
 from logfan.daemon.config import BrokerConfig, SinkConfig, build_sink
 from logfan.daemon.consumer import SinkConsumer, SinkStats
@@ -82,16 +84,27 @@ def _worker_main(
         signal.signal(signum, lambda _n, _f: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor says when to reopen
     logs.configure(**log_options)
-    consumer = SinkConsumer(broker_config, sink_config, build_sink(sink_config))
+    try:
+        sink = build_sink(sink_config)
+    except Exception as exc:  # noqa: BLE001 - said in the log; the supervisor retries later
+        log = structlog.get_logger("logfan.worker").bind(sink=sink_config.name)
+        log.error("cannot set up the sink", error=str(exc), error_type=type(exc).__name__)
+        os._exit(2)
+    consumer = SinkConsumer(broker_config, sink_config, sink)
     consumer.start()
+    orphaned = False
     while consumer.is_alive():
         if stop.is_set():
             consumer.stop()
+        if orphaned:
+            consumer.join(POLL)
+            continue
         try:
             if not conn.poll(POLL):
                 continue
             command = conn.recv()
-        except (EOFError, OSError):  # the supervisor is gone
+        except (EOFError, OSError):  # the supervisor is gone: finish the batch in hand, exit
+            orphaned = True
             stop.set()
             continue
         if command == "stats":
@@ -100,8 +113,9 @@ def _worker_main(
             consumer.request_reopen()
         elif command == "stop":
             consumer.stop()
-    with contextlib.suppress(OSError):
-        conn.send(_snapshot(consumer))
+    if not orphaned:
+        with contextlib.suppress(OSError):
+            conn.send(_snapshot(consumer))
     # A consumer thread that ended without being asked to (a plugin raised SystemExit) is a
     # crash: the supervisor sees the exit code and starts the worker again.
     os._exit(0 if consumer.stopping else 1)
@@ -165,7 +179,7 @@ class SinkWorker:
             self._process.start()
         finally:
             gc.unfreeze()
-        self._child.close()
+            self._child.close()  # the worker's end: only the worker holds it now
         _SUPERVISOR_ENDS.add(self._conn)
 
     def is_alive(self) -> bool:

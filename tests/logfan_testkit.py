@@ -301,3 +301,13 @@ class TcpSyslogListener:
         with self._lock:
             frames = list(self.frames)
         return [f.split(b" ", 7)[7].decode() if f.count(b" ") >= 7 else "" for f in frames]
+
+
+def feed(proc: subprocess.Popen[bytes], lines: list[str], chunk: int, pause: float) -> None:
+    """Write ``lines`` to ``proc``'s stdin in chunks with pauses, so a stream spans a fault."""
+    assert proc.stdin is not None
+    for i in range(0, len(lines), chunk):
+        proc.stdin.write(("\n".join(lines[i : i + chunk]) + "\n").encode())
+        proc.stdin.flush()
+        time.sleep(pause)
+    proc.stdin.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +13,14 @@ from logfan_testkit import (
     Daemon,
     Setup,
     TcpSyslogListener,
+    feed,
     log_events,
+    process_tree,
     read_lines,
     run_logfan,
     tally,
     wait_for,
 )
-
-
-def feed(proc: subprocess.Popen[bytes], lines: list[str], chunk: int, pause: float) -> None:
-    """Write ``lines`` to ``proc``'s stdin in chunks with pauses, so a stream spans a fault."""
-    assert proc.stdin is not None
-    for i in range(0, len(lines), chunk):
-        proc.stdin.write(("\n".join(lines[i : i + chunk]) + "\n").encode())
-        proc.stdin.flush()
-        time.sleep(pause)
-    proc.stdin.close()
 
 
 class TestPoisonLine:
@@ -222,11 +213,8 @@ def peak_rss_kib(pid: int) -> int:
 
     The sum counts pages the workers share with the supervisor once per process: an upper bound.
     """
-    total, todo = 0, [pid]
-    while todo:
-        member = todo.pop()
-        for task in Path(f"/proc/{member}/task").glob("*/children"):
-            todo += [int(child) for child in task.read_text().split()]
+    total = 0
+    for member in process_tree(pid):
         lines = Path(f"/proc/{member}/status").read_text().splitlines()
         total += next(int(line.split()[1]) for line in lines if line.startswith("VmHWM:"))
     return total

@@ -10,22 +10,20 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
-from logfan_testkit import LOGFAN, Daemon, Setup, log_events, read_lines, tally, wait_for
+from logfan_testkit import (
+    LOGFAN,
+    Daemon,
+    Setup,
+    feed,
+    log_events,
+    read_lines,
+    tally,
+    wait_for,
+)
 
 LINES_PER_MESSAGE = 1000  # what one emitter message holds at most
-
-
-def feed(proc: subprocess.Popen[bytes], lines: list[str], chunk: int, pause: float) -> None:
-    """Write ``lines`` to ``proc``'s stdin in chunks with pauses, so the stream spans a fault."""
-    assert proc.stdin is not None
-    for i in range(0, len(lines), chunk):
-        proc.stdin.write(("\n".join(lines[i : i + chunk]) + "\n").encode())
-        proc.stdin.flush()
-        time.sleep(pause)
-    proc.stdin.close()
 
 
 def comm(pid: int) -> str:
