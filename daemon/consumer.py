@@ -18,6 +18,7 @@ from logfan.daemon.envelope import decode
 from logfan.daemon.lines import truncate_text
 from logfan.daemon.prefetch import Prefetch
 from logfan.daemon.queuewatch import QueueWatch
+from logfan.daemon.stats import SinkStats
 from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
 
 #: how long to wait for more messages before writing what has arrived.
@@ -27,27 +28,6 @@ BATCH_BYTES = 1 << 20
 IDLE_WAIT = 1.0
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
-
-
-class SinkStats:
-    """Figures one consumer keeps; read by the supervisor for logs and status."""
-
-    def __init__(self) -> None:
-        self.delivered = 0
-        self.messages = 0
-        self.redelivered = 0
-        self.dead_lettered = 0
-        self.dropped = 0
-        self.truncated = 0
-        self.node: str | None = None
-        self.retries = 0
-        self.connects = 0
-        self.last_error: str | None = None
-        self.state = "starting"
-        self.backlog: int | None = None
-        self.progress_at = time.monotonic()
-        #: last time the consumer's loop went round; the watchdog checks it is recent.
-        self.tick_at = time.monotonic()
 
 
 class SinkConsumer(threading.Thread):

@@ -33,7 +33,8 @@ import structlog
 
 from logfan.daemon import logs
 from logfan.daemon.config import BrokerConfig, SinkConfig, build_sink
-from logfan.daemon.consumer import SinkConsumer, SinkStats
+from logfan.daemon.consumer import SinkConsumer
+from logfan.daemon.stats import SinkStats
 
 __all__ = ["SinkWorker", "WorkerStats"]
 
