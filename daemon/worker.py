@@ -122,7 +122,7 @@ def _worker_main(
     os._exit(0 if consumer.stopping else 1)
 
 
-#: every worker's pipe end held by the supervisor: a new worker closes the others' (it is a fork).
+#: every worker's pipe end held by the supervisor: a new worker closes them all (it is a fork).
 _SUPERVISOR_ENDS: set[Connection] = set()
 
 
@@ -175,13 +175,15 @@ class SinkWorker:
         """Start the worker process."""
         # Frozen objects are left alone by the worker's garbage collector, so the pages of the
         # supervisor's modules and objects stay shared instead of being copied on its first run.
+        # The new worker closes this end of its own pipe, and the other workers' ends, in itself:
+        # then only the supervisor holds it, and its death is the end of the pipe.
+        _SUPERVISOR_ENDS.add(self._conn)
         gc.freeze()
         try:
             self._process.start()
         finally:
             gc.unfreeze()
             self._child.close()  # the worker's end: only the worker holds it now
-        _SUPERVISOR_ENDS.add(self._conn)
 
     def is_alive(self) -> bool:
         """Whether the worker process is running."""
