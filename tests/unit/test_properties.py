@@ -78,6 +78,28 @@ class TestEnvelopeProperties:
         got = decode(body, CONTENT_TYPE, {})
         assert [(r.timestamp, r.message) for r in got] == lines
 
+    @given(
+        lines=st.lists(
+            st.one_of(
+                st.tuples(texts.filter(bool), texts),
+                st.tuples(texts.filter(bool), texts, st.sampled_from(["err", "debug", "7"])),
+            ),
+            min_size=1,
+            max_size=20,
+        ),
+        msg_id=st.sampled_from(["m", "-"]),
+    )
+    def test_fast_path_agrees_with_the_general_one(
+        self, lines: list[tuple[str, ...]], msg_id: str
+    ) -> None:
+        """An envelope of plain pairs (decoded without a loop per line) gives the same records
+        as the line-by-line path, which a per-line severity at the end forces."""
+        meta = {"msg_id": msg_id, "host": "h", "tag": "t", "pid": 1, "severity": "info"}
+        got = decode(encode(lines, **meta), CONTENT_TYPE, {})  # type: ignore[arg-type]
+        forced = decode(encode([*lines, ("t", "x", "info")], **meta), CONTENT_TYPE, {})  # type: ignore[arg-type]
+        assert got == forced[:-1]
+        assert all(type(r) is Record for r in got)
+
 
 class TestFormatterProperties:
     """Every built-in sink's formatter: any record renders, escape keeps one line per record."""
@@ -90,6 +112,15 @@ class TestFormatterProperties:
         assert "\n" not in line
         assert "\r" not in line
         assert "\x1b" not in line
+
+    @given(
+        batch=st.lists(records, max_size=10),
+        fmt=st.lists(st.sampled_from(PLACEHOLDERS), max_size=4),
+    )
+    def test_render_many_is_render_of_each(self, batch: list[Record], fmt: list[str]) -> None:
+        """A batch rendered at once is each record rendered alone (no, one or many fields)."""
+        template = Template("<" + "|".join("{" + p + "}" for p in fmt) + ">")
+        assert template.render_many(batch) == [template.render(r) for r in batch]
 
     @given(text=texts)
     def test_template_text_is_accepted_or_refused(self, text: str) -> None:
