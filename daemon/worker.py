@@ -4,10 +4,10 @@ Python runs one thread at a time per process: with every sink's consumer in one 
 sinks shared one core however many the machine had. Each sink now runs in a worker process
 (``logfan:NAME`` in ``ps -o comm``, ``top``), forked from the supervisor: it starts at once and
 shares the supervisor's loaded modules copy-on-write (a fork server would add two processes:
-about 30 MB more PSS at idle, measured). The fork happens in the supervisor's main thread; its only other threads are the
-config watcher's, whose state a worker never touches, and Python's logging re-creates its locks
-in the child. A worker closes every supervisor pipe end it inherited, its own included, so the
-end of its pipe tells it that the supervisor is gone.
+about 30 MB more PSS at idle, measured). The fork happens in the supervisor's main thread; its
+only other threads are the config watcher's, whose state a worker never touches, and Python's
+logging re-creates its locks in the child. A worker closes every supervisor pipe end it
+inherited, its own included, so the end of its pipe tells it that the supervisor is gone.
 
 The supervisor talks to a worker over a pipe: it sends ``stats`` (the worker answers with a
 snapshot of its figures), ``reopen`` (after SIGHUP) and ``stop``. A worker stops gracefully (the

@@ -51,3 +51,21 @@ def test_quick_bench_prints_every_row(rabbitmq: dict[str, Any], tmp_path: Path) 
     assert printed == list(ROWS), run.stdout
     rows = json.loads(out.read_text())
     assert [row["id"] for row in rows] == list(ROWS)
+
+
+def test_micro_bench_prints_both_steps() -> None:
+    """``bench/micro.py`` (decode and render per line, each next to its floor) runs."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "micro.py"), "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    header, *rows = run.stdout.splitlines()
+    assert header.split() == ["STEP", "US/LINE", "BASELINE", "(same", "run)"]
+    assert [row.split()[0] for row in rows] == ["decode", "render"]
+    for row in rows:
+        assert float(row.split()[1]) > 0
