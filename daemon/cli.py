@@ -235,6 +235,10 @@ def _emit(args: argparse.Namespace) -> int:
             for batch in reader.batches():
                 read += len(batch)
                 emitter.send(batch)
+                if reader.paused:
+                    # The input paused (an interactive pipe): have what was sent confirmed now,
+                    # not left open while the emitter blocks reading and misses heartbeats.
+                    emitter.flush()
         emitter.flush()
     except EmitError as exc:
         lost = read - emitter.confirmed

@@ -61,7 +61,6 @@ class SinkConsumer(threading.Thread):
         self._queue_watch = QueueWatch(self)
         self._reopen = threading.Event()
         self._prefetch = Prefetch(broker_config.prefetch)
-        self._consumer: Consumer | None = None
 
     def stop(self) -> None:
         """Ask the thread to finish its current batch and return."""
@@ -131,7 +130,6 @@ class SinkConsumer(threading.Thread):
                 auto_declare=False,
             )
             self._producer = Producer(channel)
-            self._consumer = consumer
             self._embedded = broker.is_embedded(conn)
             with consumer:
                 self._connected(conn)
@@ -176,6 +174,8 @@ class SinkConsumer(threading.Thread):
             full = len(self._pending) >= self._prefetch.count or self._pending_bytes >= BATCH_BYTES
             if not arrived or full:
                 self._write_pending()
+                if not self._pending and self._prefetch.due():
+                    self._prefetch.apply(consumer, embedded=self._embedded)
 
     def _reopen_sink(self) -> None:
         self._reopen.clear()
@@ -294,8 +294,7 @@ class SinkConsumer(threading.Thread):
 
     def _done(self, batch: list[Any], lines: int) -> None:
         self._ack(batch)
-        if self._consumer is not None:
-            self._prefetch.observe(self._consumer, len(batch), sum(len(m.body) for m in batch))
+        self._prefetch.observe(len(batch), sum(len(m.body) for m in batch))
         self.stats.delivered += lines
         self.stats.messages += len(batch)
         self.stats.redelivered += sum(1 for m in batch if m.delivery_info.get("redelivered"))

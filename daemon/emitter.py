@@ -146,6 +146,7 @@ class Emitter:
         After a lost connection every unconfirmed envelope is published again, in order, on the
         next one (the broker may already hold some: at-least-once).
         """
+        started = time.monotonic()
         deadline: float | None = None
         delay = 0.2
         while True:
@@ -155,12 +156,13 @@ class Emitter:
                 while self._unsent:
                     self._publish(self._unsent[0])
                     self._unsent.popleft()
-                self._await_confirms(below)
+                self._await_confirms(below, started + max(self.retry_for, 1.0))
             except _BROKER_ERRORS as exc:
                 self._drop()
                 self._lost(exc)
                 now = time.monotonic()
-                deadline = deadline or now + self.retry_for
+                # time spent waiting for confirms counts: --retry-for bounds the whole wait
+                deadline = deadline or started + self.retry_for
                 if now + delay >= deadline:  # the next try would come too late: give up now
                     url = redact(self.broker_config.url)
                     raise EmitError(
@@ -173,14 +175,13 @@ class Emitter:
             else:
                 return
 
-    def _await_confirms(self, below: int) -> None:
+    def _await_confirms(self, below: int, until: float) -> None:
         """Read the broker's confirms until fewer than ``below`` envelopes wait for one.
 
         Confirms are read only here: while the window has room the emitter does not look.
         """
-        deadline = time.monotonic() + max(self.retry_for, 1.0)
         while len(self._window) >= below:
-            left = deadline - time.monotonic()
+            left = until - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no confirm within {max(self.retry_for, 1.0):g} s")
             with contextlib.suppress(TimeoutError):

@@ -77,6 +77,8 @@ class LineReader:
         self.truncated = 0
         self._line = bytearray()
         self._skipped: int | None = None  # bytes dropped from the current line, once over
+        #: True while the batch just yielded ended because the input paused (not a flood).
+        self.paused = False
 
     def _feed(self, chunk: bytes, stamp: str, out: list[tuple[str, str]]) -> int:
         """Split ``chunk`` into finished lines appended to ``out``; returns their byte size."""
@@ -133,5 +135,7 @@ class LineReader:
                 batch, size = batch[cut:], size - taken
             full = len(batch) >= MAX_BATCH_LINES or size >= MAX_BATCH_BYTES
             if batch and (not ready or eof or full):
+                self.paused = not ready  # the input has nothing more right now
                 yield batch
+                self.paused = False
                 batch, size = [], 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -94,14 +95,20 @@ class Supervisor:
         )
         watcher = ConfigWatcher(self.config.path, self._config_changed)
         watcher.start()
-        for sink_config in self.config.sinks:
-            self._start(sink_config)
         try:
+            for sink_config in self.config.sinks:
+                self._start(sink_config)
             while self._signal is None:
                 idle = 1.0 if self.notifier.watchdog_interval is None else 0.5
                 self._wake.wait(idle if self._ready else 0.1)
                 self._wake.clear()
                 self._tick()
+        except BaseException:
+            # A bug of ours: the workers must not outlive the supervisor (nor keep it waiting).
+            self.log.exception("supervisor failed; stopping the sink workers")
+            with contextlib.suppress(BaseException):
+                self.stop()
+            raise
         finally:
             watcher.stop()
         self.log.info("logfan stopping", signal=signal.Signals(self._signal).name)
@@ -115,7 +122,8 @@ class Supervisor:
             self.reload()
         for worker in self.consumers.values():
             worker.refresh()
-        self._restart_dead()
+        if self._signal is None:  # stopping: a worker that exited is not restarted
+            self._restart_dead()
         if not self._ready and all(c.stats.state != "starting" for c in self.consumers.values()):
             self._ready = True
             self.notifier.ready(status.status_line(self.consumers))
@@ -136,12 +144,15 @@ class Supervisor:
                 self._next_ping = now + interval
 
     def wedged(self, limit: float) -> list[str]:
-        """Sinks whose worker is dead or whose loop has not gone round for ``limit`` seconds."""
+        """Sinks whose worker is dead or whose loop has not gone round for ``limit`` seconds.
+
+        A worker waiting out its restart delay is not wedged: the supervisor restarts it itself.
+        """
         now = time.monotonic()
         return [
             name
             for name, c in self.consumers.items()
-            if not c.is_alive() or now - c.stats.tick_at > limit
+            if name not in self._restart_at and (not c.is_alive() or now - c.stats.tick_at > limit)
         ]
 
     def _write_status_file(self) -> None:

@@ -44,6 +44,8 @@ _PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
 #: environment only the supervisor may act on (NotifyAccess=main would refuse a worker anyway).
 _SUPERVISOR_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+#: signals a new worker must not take with the supervisor's handlers.
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 class WorkerStats(SinkStats):
@@ -84,6 +86,7 @@ def _worker_main(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _n, _f: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor says when to reopen
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held since the fork
     logs.configure(**log_options)
     try:
         sink = build_sink(sink_config)
@@ -93,6 +96,17 @@ def _worker_main(
         os._exit(2)
     consumer = SinkConsumer(broker_config, sink_config, sink)
     consumer.start()
+    orphaned = _serve(conn, consumer, stop)
+    if not orphaned:
+        with contextlib.suppress(OSError):
+            conn.send(_snapshot(consumer))
+    # A consumer thread that ended without being asked to (a plugin raised SystemExit) is a
+    # crash: the supervisor sees the exit code and starts the worker again.
+    os._exit(0 if consumer.stopping else 1)
+
+
+def _serve(conn: Connection, consumer: SinkConsumer, stop: threading.Event) -> bool:
+    """Answer the supervisor until the consumer thread ends; True if the supervisor is gone."""
     orphaned = False
     while consumer.is_alive():
         if stop.is_set():
@@ -104,22 +118,17 @@ def _worker_main(
             if not conn.poll(POLL):
                 continue
             command = conn.recv()
+            if command == "stats":
+                conn.send(_snapshot(consumer))
         except (EOFError, OSError):  # the supervisor is gone: finish the batch in hand, exit
             orphaned = True
             stop.set()
             continue
-        if command == "stats":
-            conn.send(_snapshot(consumer))
-        elif command == "reopen":
+        if command == "reopen":
             consumer.request_reopen()
         elif command == "stop":
             consumer.stop()
-    if not orphaned:
-        with contextlib.suppress(OSError):
-            conn.send(_snapshot(consumer))
-    # A consumer thread that ended without being asked to (a plugin raised SystemExit) is a
-    # crash: the supervisor sees the exit code and starts the worker again.
-    os._exit(0 if consumer.stopping else 1)
+    return orphaned
 
 
 #: every worker's pipe end held by the supervisor: a new worker closes them all (it is a fork).
@@ -147,24 +156,18 @@ class SinkWorker:
     ) -> None:
         self.broker_config = broker_config
         self.sink_config = sink_config
+        self.log_options = log_options
         self.stats = WorkerStats()
         self.started_at = time.monotonic()
         self._stopping = False
         self._asked = False
-        context = multiprocessing.get_context("fork")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_forked,
-            args=(child, broker_config, sink_config, log_options),
-            name=f"logfan-sink-{sink_config.name}",
-            daemon=False,
-        )
-        self._child = child
+        self._conn: Connection | None = None
+        self._process: Any = None
 
     @property
     def pid(self) -> int | None:
         """The worker's process id once started."""
-        return self._process.pid
+        return None if self._process is None else self._process.pid
 
     @property
     def stopping(self) -> bool:
@@ -172,34 +175,53 @@ class SinkWorker:
         return self._stopping
 
     def start(self) -> None:
-        """Start the worker process."""
-        # Frozen objects are left alone by the worker's garbage collector, so the pages of the
-        # supervisor's modules and objects stay shared instead of being copied on its first run.
+        """Start the worker process; raises OSError if the pipe or the fork is refused."""
+        context = multiprocessing.get_context("fork")
+        conn, child = context.Pipe()
+        process = context.Process(
+            target=_forked,
+            args=(child, self.broker_config, self.sink_config, self.log_options),
+            name=f"logfan-sink-{self.sink_config.name}",
+        )
         # The new worker closes this end of its own pipe, and the other workers' ends, in itself:
         # then only the supervisor holds it, and its death is the end of the pipe.
-        _SUPERVISOR_ENDS.add(self._conn)
+        _SUPERVISOR_ENDS.add(conn)
+        # Frozen objects are left alone by the worker's garbage collector, so the pages of the
+        # supervisor's modules and objects stay shared instead of being copied on its first run.
+        # Stop signals are held until the worker has its own handlers (it unblocks them).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         gc.freeze()
         try:
-            self._process.start()
+            process.start()
+        except BaseException:
+            _SUPERVISOR_ENDS.discard(conn)
+            conn.close()
+            raise
         finally:
             gc.unfreeze()
-            self._child.close()  # the worker's end: only the worker holds it now
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+            child.close()  # the worker's end: only the worker holds it now
+        self._conn, self._process = conn, process
 
     def is_alive(self) -> bool:
         """Whether the worker process is running."""
-        return self._process.is_alive()
+        return self._process is not None and bool(self._process.is_alive())
 
     @property
     def exit_code(self) -> int | None:
         """How the worker ended (negative: the signal that killed it); None while it runs."""
-        return self._process.exitcode
+        return None if self._process is None else self._process.exitcode
 
     def _send(self, command: str) -> None:
+        if self._conn is None:
+            return
         with contextlib.suppress(OSError, ValueError):  # the worker is gone: nothing to tell
             self._conn.send(command)
 
     def refresh(self) -> None:
         """Take the snapshots the worker sent, and ask for the next one (one at a time)."""
+        if self._conn is None:
+            return
         try:
             while self._conn.poll():
                 figures = self._conn.recv()
@@ -223,17 +245,21 @@ class SinkWorker:
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the worker to exit; take its last figures."""
-        self._process.join(timeout)
-        self.refresh()
+        if self._process is not None:
+            self._process.join(timeout)
+            self.refresh()
 
     def kill(self) -> None:
         """End a worker that did not stop in time (its unacknowledged lines stay queued)."""
-        self._process.kill()
-        self._process.join(5)
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(5)
 
     def close(self) -> None:
         """Let go of the pipe and the process handle."""
-        _SUPERVISOR_ENDS.discard(self._conn)
-        self._conn.close()
-        with contextlib.suppress(ValueError):
-            self._process.close()
+        if self._conn is not None:
+            _SUPERVISOR_ENDS.discard(self._conn)
+            self._conn.close()
+        if self._process is not None:
+            with contextlib.suppress(ValueError):
+                self._process.close()

@@ -101,6 +101,33 @@ class TestBatches:
             assert max(len(b) for b in batches) <= MAX_BATCH_LINES
             assert max(sum(len(line) for _, line in b) for b in batches) <= MAX_BATCH_BYTES
 
+    def test_a_batch_says_whether_the_input_paused(self) -> None:
+        """A line followed by silence ends a batch with ``paused`` (the emitter then waits for
+        its confirm); the full batches of a flood do not."""
+        r, w = os.pipe()
+        flood = b"".join(b"%d\n" % i for i in range(3000))
+        resume = threading.Event()
+
+        def write() -> None:
+            with os.fdopen(w, "wb") as f:
+                f.write(b"interactive\n")
+                f.flush()
+                resume.wait(10)  # the pause: nothing more until the first batch was read
+                f.write(flood)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        reader = LineReader(r)
+        seen = []
+        for batch in reader.batches():
+            seen.append((len(batch), reader.paused))
+            resume.set()
+        thread.join()
+        os.close(r)
+        assert seen[0] == (1, True)
+        assert all(not paused for count, paused in seen[1:] if count == 1000)
+        assert sum(count for count, _ in seen) == 3001
+
 
 class TestTruncateText:
     """Per-sink truncation of a message."""

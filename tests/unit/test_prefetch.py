@@ -5,45 +5,57 @@ from __future__ import annotations
 from logfan.daemon.prefetch import PREFETCH_BYTES, PREFETCH_MIN, PREFETCH_START, Prefetch
 
 
-class Channel:
-    """Records the counts basic.qos was sent with (what kombu's Consumer.qos does)."""
+class Consumer:
+    """Records what would be sent (kombu Consumer's cancel, qos and consume)."""
 
     def __init__(self) -> None:
-        self.counts: list[int] = []
+        self.calls: list[object] = []
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
 
     def qos(self, *, prefetch_count: int) -> None:
-        self.counts.append(prefetch_count)
+        self.calls.append(("qos", prefetch_count))
+
+    def consume(self) -> None:
+        self.calls.append("consume")
 
 
 def test_starts_small_and_grows_to_the_limit_for_single_lines() -> None:
-    prefetch, channel = Prefetch(100), Channel()
+    prefetch, consumer = Prefetch(100), Consumer()
     assert prefetch.count == PREFETCH_START
-    prefetch.observe(channel, messages=PREFETCH_START, size=PREFETCH_START * 120)
+    prefetch.observe(messages=PREFETCH_START, size=PREFETCH_START * 120)
+    assert prefetch.due()
+    prefetch.apply(consumer, embedded=False)
     assert prefetch.count == 100
-    assert channel.counts == [100]
+    assert consumer.calls == ["cancel", ("qos", 100), "consume"], "RabbitMQ needs a new consumer"
+    assert not prefetch.due()
 
 
 def test_large_messages_are_held_up_to_the_byte_budget() -> None:
-    prefetch, channel = Prefetch(1000), Channel()
-    body = 130_000  # an emitter envelope of 1,000 lines
+    prefetch, consumer = Prefetch(1000), Consumer()
+    body = 300_000  # envelopes of 1,000 lines of 300 bytes
     for _ in range(20):
-        prefetch.observe(channel, messages=8, size=8 * body)
+        prefetch.observe(messages=8, size=8 * body)
+        if prefetch.due():
+            prefetch.apply(consumer, embedded=True)
     assert prefetch.count * body <= PREFETCH_BYTES
     assert prefetch.count * body * 2 > PREFETCH_BYTES, "not smaller than it needs to be"
-    assert len(channel.counts) <= 2, "basic.qos is sent on real changes only"
+    assert consumer.calls == [("qos", prefetch.count)], "the embedded broker: basic.qos alone"
 
 
 def test_never_below_the_minimum_nor_above_the_configured_prefetch() -> None:
-    prefetch, channel = Prefetch(50), Channel()
-    prefetch.observe(channel, messages=4, size=4 * (64 << 20))
-    assert prefetch.count == PREFETCH_MIN
+    prefetch = Prefetch(50)
+    prefetch.observe(messages=4, size=4 * (64 << 20))
+    assert prefetch.wanted() == PREFETCH_MIN
     tiny = Prefetch(2)
-    tiny.observe(channel, messages=2, size=2 * (64 << 20))
-    assert tiny.count == 2, "a configured prefetch below the minimum is kept"
+    tiny.observe(messages=2, size=2 * (64 << 20))
+    assert tiny.wanted() == 2, "a configured prefetch below the minimum is kept"
+    assert not tiny.due()
 
 
 def test_an_empty_batch_changes_nothing() -> None:
-    prefetch, channel = Prefetch(100), Channel()
-    prefetch.observe(channel, messages=0, size=0)
+    prefetch = Prefetch(100)
+    prefetch.observe(messages=0, size=0)
     assert prefetch.count == PREFETCH_START
-    assert channel.counts == []
+    assert prefetch.wanted() == 100, "no size seen yet: the configured prefetch is wanted"
