@@ -35,6 +35,17 @@ def handed(conn: Connection, got: list[Any], expected: int) -> int:
     return len(got)
 
 
+def start_consumer(conn: Connection, queue: Queue, prefetch: Prefetch, got: list[Any]) -> Consumer:
+    """A consumer (not yet consuming) that appends every message it is handed to ``got``."""
+    return Consumer(
+        conn.channel(),
+        queues=[queue],
+        on_message=got.append,
+        prefetch_count=prefetch.count,
+        auto_declare=False,
+    )
+
+
 def fill(conn: Connection, queue: Queue, count: int, size: int) -> None:
     producer = Producer(conn.channel())
     for n in range(count):
@@ -56,13 +67,7 @@ def test_rabbitmq_consumer_gets_the_new_count(rabbitmq: dict[str, Any]) -> None:
         fill(conn, queue, 150, 100)
         prefetch = Prefetch(40)
         got: list[Any] = []
-        consumer = Consumer(
-            conn.channel(),
-            queues=[queue],
-            on_message=got.append,
-            prefetch_count=prefetch.count,
-            auto_declare=False,
-        )
+        consumer = start_consumer(conn, queue, prefetch, got)
 
         def by_tag() -> list[int]:
             return list(Counter(m.delivery_info["consumer_tag"] for m in got).values())
@@ -97,13 +102,7 @@ def test_embedded_consumer_gets_the_new_count(tmp_path: Path) -> None:
         fill(conn, queue, 60, 100)
         prefetch = Prefetch(40)
         got: list[Any] = []
-        consumer = Consumer(
-            conn.channel(),
-            queues=[queue],
-            on_message=got.append,
-            prefetch_count=prefetch.count,
-            auto_declare=False,
-        )
+        consumer = start_consumer(conn, queue, prefetch, got)
         with consumer:
             assert handed(conn, got, PREFETCH_START) == PREFETCH_START
             for message in got:
