@@ -238,6 +238,7 @@ class SinkConsumer(threading.Thread):
                 count += 1
             if not self._write_slice(self._pending[:count]):
                 return
+            self._prefetch.observe(count, size)
             self._pending = self._pending[count:]
             self._pending_bytes -= size
 
@@ -294,7 +295,6 @@ class SinkConsumer(threading.Thread):
 
     def _done(self, batch: list[Any], lines: int) -> None:
         self._ack(batch)
-        self._prefetch.observe(len(batch), sum(len(m.body) for m in batch))
         self.stats.delivered += lines
         self.stats.messages += len(batch)
         self.stats.redelivered += sum(1 for m in batch if m.delivery_info.get("redelivered"))
