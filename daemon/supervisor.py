@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import signal
-import threading
 import time
 from types import FrameType
 from typing import Any
@@ -31,6 +32,40 @@ RELOAD_SETTLE = 0.3
 RESTART_MAX = 30.0
 
 
+class _Waker:
+    """Wakes the main loop early, without a lock: a signal handler that takes one (as
+    ``threading.Event.set`` does) deadlocks if a second signal arrives while it holds it.
+
+    A signal wakes it through ``signal.set_wakeup_fd`` (the interpreter writes a byte at C
+    level); the config watcher's thread writes a byte itself.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def arm(self) -> None:
+        """Have signals wake the loop (from the main thread)."""
+        signal.set_wakeup_fd(self._write)
+
+    def disarm(self) -> None:
+        """Signals no longer write to the pipe."""
+        signal.set_wakeup_fd(-1)
+
+    def wake(self) -> None:
+        """Wake the loop (from any thread)."""
+        with contextlib.suppress(BlockingIOError):  # full: the loop is being woken anyway
+            os.write(self._write, b"\0")
+
+    def wait(self, timeout: float) -> None:
+        """Return after ``timeout`` seconds or as soon as something woke the loop."""
+        select.select([self._read], [], [], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 4096):
+                pass
+
+
 class Supervisor:
     """Runs the daemon: starts every sink's worker, watches them, stops them on SIGTERM/SIGINT.
 
@@ -53,7 +88,7 @@ class Supervisor:
         self._restart_delay: dict[str, float] = {}
         self._restart_at: dict[str, float] = {}
         self.log = structlog.get_logger("logfan.supervisor")
-        self._wake = threading.Event()
+        self._waker = _Waker()
         self._signal: int | None = None
         self._reload_at: float | None = None
         self._ready = False
@@ -62,16 +97,16 @@ class Supervisor:
         self._status_file_error: str | None = None
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        # A handler only records the signal; the main loop does the work.
+        # A handler only records the signal (the interpreter itself wakes the loop through the
+        # wake-up pipe); the main loop does the work.
         if signum == signal.SIGHUP:
             self._reload_at = time.monotonic()
         else:
             self._signal = signum
-        self._wake.set()
 
     def _config_changed(self) -> None:
         self._reload_at = time.monotonic() + RELOAD_SETTLE
-        self._wake.set()
+        self._waker.wake()
 
     def _start(self, sink_config: SinkConfig) -> None:
         worker = SinkWorker(self.config.broker, sink_config, self.log_options)
@@ -84,6 +119,7 @@ class Supervisor:
     def run(self, pending_signal: int | None = None) -> int:
         """Serve until SIGTERM or SIGINT (or ``pending_signal``, one that came during start-up)."""
         self._signal = pending_signal
+        self._waker.arm()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._handle)
         self.log.info(
@@ -100,8 +136,7 @@ class Supervisor:
                 self._start(sink_config)
             while self._signal is None:
                 idle = 1.0 if self.notifier.watchdog_interval is None else 0.5
-                self._wake.wait(idle if self._ready else 0.1)
-                self._wake.clear()
+                self._waker.wait(idle if self._ready else 0.1)
                 self._tick()
         except BaseException:
             # A bug of ours: the workers must not outlive the supervisor (nor keep it waiting).
@@ -111,6 +146,7 @@ class Supervisor:
             raise
         finally:
             watcher.stop()
+            self._waker.disarm()
         self.log.info("logfan stopping", signal=signal.Signals(self._signal).name)
         self.notifier.stopping()
         return self.stop()

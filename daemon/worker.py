@@ -24,9 +24,9 @@ import gc
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from multiprocessing.connection import Connection
+from types import FrameType
 from typing import Any
 
 import structlog
@@ -59,6 +59,17 @@ class WorkerStats(SinkStats):
         self.sink_truncated = 0
 
 
+class _Stop:
+    """A stop asked for by a signal. The handler only sets a flag: a lock taken in a signal
+    handler (``threading.Event.set``) deadlocks when a second signal arrives while the first
+    handler holds it, as the kernel's parent-death SIGTERM and systemd's SIGTERM can."""
+
+    requested = False
+
+    def request(self, _signum: int, _frame: FrameType | None) -> None:
+        self.requested = True
+
+
 def _snapshot(consumer: SinkConsumer) -> dict[str, Any]:
     figures = dict(vars(consumer.stats))
     figures["held"] = len(consumer.held())
@@ -82,9 +93,10 @@ def _worker_main(
     _prctl(_PR_SET_NAME, f"logfan:{sink_config.name}"[:15].encode())
     for name in _SUPERVISOR_ONLY:
         os.environ.pop(name, None)
-    stop = threading.Event()
+    signal.set_wakeup_fd(-1)  # the supervisor's wake-up pipe is not this process's
+    stop = _Stop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda _n, _f: stop.set())
+        signal.signal(signum, stop.request)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor says when to reopen
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held since the fork
     logs.configure(**log_options)
@@ -105,11 +117,11 @@ def _worker_main(
     os._exit(0 if consumer.stopping else 1)
 
 
-def _serve(conn: Connection, consumer: SinkConsumer, stop: threading.Event) -> bool:
+def _serve(conn: Connection, consumer: SinkConsumer, stop: _Stop) -> bool:
     """Answer the supervisor until the consumer thread ends; True if the supervisor is gone."""
     orphaned = False
     while consumer.is_alive():
-        if stop.is_set():
+        if stop.requested:
             consumer.stop()
         if orphaned:
             consumer.join(POLL)
@@ -122,7 +134,7 @@ def _serve(conn: Connection, consumer: SinkConsumer, stop: threading.Event) -> b
                 conn.send(_snapshot(consumer))
         except (EOFError, OSError):  # the supervisor is gone: finish the batch in hand, exit
             orphaned = True
-            stop.set()
+            stop.requested = True
             continue
         if command == "reopen":
             consumer.request_reopen()
@@ -163,11 +175,6 @@ class SinkWorker:
         self._asked = False
         self._conn: Connection | None = None
         self._process: Any = None
-
-    @property
-    def pid(self) -> int | None:
-        """The worker's process id once started."""
-        return None if self._process is None else self._process.pid
 
     @property
     def stopping(self) -> bool:
