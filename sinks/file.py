@@ -10,6 +10,7 @@ import pwd
 from collections.abc import Callable, Sequence
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
+from logfan.sinks.namewatch import NameWatch
 from logfan.sinks.rotation import Rotator, rotate_option
 from logfan.sinks.template import CONTROL_POLICIES, render_lines, template_option
 
@@ -17,6 +18,8 @@ DEFAULT_FORMAT = "{timestamp} {host} {tag}: {message}"
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 #: (uid_t)-1 means "no change" to chown; user and group numbers are below it.
 _NO_ID = 2**32 - 1
+#: a batch that lands in a file renamed away meanwhile is moved to the new file this often at most
+_MOVES = 3
 
 
 def _account(options: Options, key: str, what: str, lookup: Callable[[str], int]) -> int | None:
@@ -43,7 +46,10 @@ class FileSink:
     returns. ``O_APPEND`` keeps ``copytruncate`` rotation working; before each batch the path's
     device and inode are compared with the open file and the file is reopened when it was moved
     or deleted (logrotate's ``create``), as CPython's ``WatchedFileHandler`` does; ``reopen()``
-    (SIGHUP) lets go of a rotated file at once. ``rotate:`` rotates by size without logrotate.
+    (SIGHUP) lets go of a rotated file at once. A batch that lands in the file after it was
+    renamed or deleted (between the check and the write) is cut off it again and written to the
+    new file, so ``tail -F`` and the files hold it once (``NameWatch`` tells which came first).
+    ``rotate:`` rotates by size without logrotate.
     A file this sink creates gets ``mode`` exactly (whatever the umask) and ``owner``/``group``.
     """
 
@@ -62,6 +68,7 @@ class FileSink:
         options.finish()
         self._fd: int | None = None
         self._ident: tuple[int, int] | None = None
+        self._watch: NameWatch | None = None
 
     def _error(self, action: str, exc: OSError) -> RetryableSinkError:
         reason = exc.strerror or str(exc)
@@ -80,6 +87,7 @@ class FileSink:
             raise self._error("open", exc) from exc
         st = os.fstat(fd)
         self._fd, self._ident = fd, (st.st_dev, st.st_ino)
+        self._watch = NameWatch.of(fd)
 
     def _open_or_create(self) -> int:
         while True:
@@ -114,13 +122,16 @@ class FileSink:
             raise OSError(exc.errno, reason) from exc
         return fd
 
-    def _reopen_if_moved(self) -> int:
+    def _moved(self) -> bool:
+        """Whether the path no longer names the open file (renamed away or deleted)."""
         try:
             st = os.stat(self.path, follow_symlinks=False)
-            moved = (st.st_dev, st.st_ino) != self._ident
         except FileNotFoundError:
-            moved = True
-        if moved or self._fd is None:
+            return True
+        return (st.st_dev, st.st_ino) != self._ident
+
+    def _reopen_if_moved(self) -> int:
+        if self._fd is None or self._moved():
             self.close()
             self.open()
         if self._fd is None:  # open() either sets it or raises
@@ -144,8 +155,15 @@ class FileSink:
         data = render_lines(self.template, records, self.control_chars).encode(
             "utf-8", "surrogateescape"
         )
-        fd = self._target(len(data))
-        start = os.fstat(fd).st_size
+        for _ in range(_MOVES):
+            fd = self._target(len(data))
+            start = os.fstat(fd).st_size
+            self._append(fd, data, start)
+            if not self._cut_if_written_after_move(fd, start, start + len(data)):
+                return
+        # Renamed away under every one of these writes: the batch stays in the last renamed file.
+
+    def _append(self, fd: int, data: bytes, start: int) -> None:
         view, done = memoryview(data), 0
         try:
             while done < len(data):
@@ -154,6 +172,20 @@ class FileSink:
             if done:
                 self._undo(fd, start + done, start)
             raise self._error("write to", exc) from exc
+
+    def _cut_if_written_after_move(self, fd: int, start: int, end: int) -> bool:
+        """When the file was renamed or deleted before this write landed, cut the batch off it
+        again (unless something else changed its size) and say so: the caller writes it anew."""
+        watch = self._watch
+        if watch is None or not watch.wrote_after_losing_name() or not self._moved():
+            return False
+        try:
+            if os.fstat(fd).st_size != end:
+                return False
+            os.ftruncate(fd, start)
+        except OSError:
+            return False
+        return True
 
     def _undo(self, fd: int, end: int, start: int) -> None:
         """Cut a partly written batch off again (disk full), so the retry leaves no torn line."""
@@ -176,6 +208,9 @@ class FileSink:
 
     def close(self) -> None:
         """Close the file; the next write reopens it."""
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
