@@ -211,7 +211,7 @@ class RacedSink(FileSink):
     def __init__(self, path: Path, after_write: bool = False) -> None:
         options = {"type": "file", "path": str(path), "format": "{message}"}
         super().__init__("f", Options("f", options))
-        self.act: Callable[[], None] | None = None
+        self.act: Callable[[], object] | None = None
         self.after_write = after_write
 
     def _append(self, fd: int, data: bytes, start: int) -> None:
@@ -244,7 +244,9 @@ class TestRenamedUnderAWrite:
     file again and writes it to the new one; a batch written before the rename stays where it is.
     """
 
-    def run(self, tmp_path: Path, act: Callable[[], None], after_write: bool = False) -> list[str]:
+    def run(
+        self, tmp_path: Path, act: Callable[[], object], after_write: bool = False
+    ) -> list[str]:
         """Write before / during (raced by ``act``) / after; return what `tail -F` printed."""
         path = tmp_path / "out.log"
         s = RacedSink(path, after_write)
