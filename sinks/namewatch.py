@@ -62,19 +62,24 @@ class NameWatch:
         return cls(ifd, wd)
 
     def _events(self) -> list[int]:
-        """The masks queued for the watched file since the last call, oldest first."""
+        """The masks queued for the watched file since the last call, oldest first.
+
+        One read is enough: a write queues its event before it returns, so everything that
+        happened up to the caller's last write is in the queue; what comes later is for the
+        next call (or for nobody, once the file is reopened).
+        """
+        try:
+            buf = os.read(self._ifd, 65536)
+        except BlockingIOError:
+            return []
         masks: list[int] = []
-        while True:
-            try:
-                buf = os.read(self._ifd, 65536)
-            except BlockingIOError:
-                return masks
-            at = 0
-            while at + _EVENT.size <= len(buf):
-                wd, mask, _cookie, length = _EVENT.unpack_from(buf, at)
-                at += _EVENT.size + length
-                if wd == self._wd or mask & IN_Q_OVERFLOW:
-                    masks.append(mask)
+        at = 0
+        while at + _EVENT.size <= len(buf):
+            wd, mask, _cookie, length = _EVENT.unpack_from(buf, at)
+            at += _EVENT.size + length
+            if wd == self._wd or mask & IN_Q_OVERFLOW:
+                masks.append(mask)
+        return masks
 
     def wrote_after_losing_name(self) -> bool:
         """True when, since the last call, the file may have lost its name (a rename, a delete,
