@@ -69,3 +69,20 @@ def test_micro_bench_prints_both_steps() -> None:
     assert [row.split()[0] for row in rows] == ["decode", "render"]
     for row in rows:
         assert float(row.split()[1]) > 0
+
+
+def test_spool_bench_prints_both_backlogs() -> None:
+    """``bench/spool.py`` (the embedded broker's cost per get, deep next to shallow) runs."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "spool.py"), "2000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    header, *rows, ratio = run.stdout.splitlines()
+    assert header.split() == ["BACKLOG", "FIRST", "GET", "PER", "GET+ACK"]
+    assert [row.split()[0] for row in rows] == ["1,000", "2,000"]
+    assert ratio.startswith("per get at 2,000 / per get at 1,000 (the baseline) = ")

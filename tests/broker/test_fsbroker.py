@@ -379,30 +379,6 @@ class TestGet:
         assert conn.channel().basic_get("logfan.file1", no_ack=True).body == b"good"
         assert (root / "corrupt" / "logfan.file1" / junk.name).read_bytes() == b"not json"
 
-    def test_per_get_cost_on_deep_backlog(self, root: Path) -> None:
-        """Prints seconds per get at 1,000 and 100,000 queued messages (a figure, not a check)."""
-        figures = []
-        for depth in (1_000, 100_000):
-            with connect(root / str(depth)) as connection:
-                declare(connection, "logfan.file1")
-                channel = connection.channel()
-                payload = channel.prepare_message(b"x" * 200, content_type=CONTENT_TYPE)
-                channel._inplace_augment_message(payload, "", "logfan.file1")
-                for _ in range(depth):
-                    channel._put("logfan.file1", payload)
-                first = time.perf_counter()
-                channel.basic_get("logfan.file1").ack()
-                start = time.perf_counter()
-                for _ in range(500):
-                    channel.basic_get("logfan.file1").ack()
-                end = time.perf_counter()
-                figures.append((depth, start - first, (end - start) / 500))
-        for depth, listing, per_get in figures:
-            print(
-                f"\nbacklog {depth:>7,}: first get (lists the folder) {listing * 1e3:.1f} ms, "
-                f"then {per_get * 1e6:.0f} us per get+ack"
-            )
-
 
 class TestSettle:
     def test_ack_deletes_claimed_file(self, conn: Connection, root: Path) -> None:
