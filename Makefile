@@ -53,8 +53,9 @@ typecheck:
 	$(BIN)/mypy tests $$(ls bench/*.py 2>/dev/null)
 	cd tests/plugins/logfan-testsinks && ../../../$(BIN)/mypy --strict logfan_testsinks.py
 
+# Two workers, one test file each at a time: the suite mostly waits (brokers, sockets, timers).
 pytest:
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test: debs test-venv rabbitmq lint typecheck pytest
 
