@@ -14,7 +14,7 @@ from logfan.daemon import broker
 from logfan.daemon.brokerurl import redact
 from logfan.daemon.config import BrokerConfig, SinkConfig
 from logfan.daemon.deadletter import publish_dead
-from logfan.daemon.envelope import decode
+from logfan.daemon.envelope import decode, now_timestamp
 from logfan.daemon.lines import truncate_text
 from logfan.daemon.prefetch import Prefetch
 from logfan.daemon.queuewatch import QueueWatch
@@ -51,6 +51,8 @@ class SinkConsumer(threading.Thread):
         self._stop_event = threading.Event()
         self._pending: list[Any] = []
         self._pending_bytes = 0
+        #: when the oldest message in ``_pending`` arrived (monotonic)
+        self._pending_since = 0.0
         self._attempts = 0
         self._retry_at = 0.0
         self._backoff = BACKOFF_MIN
@@ -67,6 +69,8 @@ class SinkConsumer(threading.Thread):
         self._stop_event.set()
 
     def _on_message(self, message: Any) -> None:
+        if not self._pending:
+            self._pending_since = time.monotonic()
         self._pending.append(message)
         self._pending_bytes += len(message.body)
 
@@ -171,8 +175,7 @@ class SinkConsumer(threading.Thread):
             self._queue_watch.check(consumer.channel)
             if not self._pending or time.monotonic() < self._retry_at:
                 continue
-            full = len(self._pending) >= self._prefetch.count or self._pending_bytes >= BATCH_BYTES
-            if not arrived or full:
+            if not arrived or self._batch_due(time.monotonic()):
                 self._write_pending()
                 if not self._pending and self._prefetch.due():
                     self._prefetch.apply(consumer, embedded=self._embedded)
@@ -221,7 +224,26 @@ class SinkConsumer(threading.Thread):
         return out
 
     def _records(self, message: Any) -> list[Record]:
-        return decode(message.body, message.content_type, dict(message.properties))
+        try:
+            return decode(
+                message.body,
+                message.content_type,
+                dict(message.properties),
+                message.content_encoding,
+            )
+        except Exception as exc:  # noqa: BLE001 - decode never raises; if it does, the line
+            # must not wedge the queue (the same message would fail again after a reconnect).
+            self.log.error("undecodable message written as its repr", error=repr(exc))
+            return [Record(message=repr(message.body), timestamp=now_timestamp(None))]
+
+    def _batch_due(self, now: float) -> bool:
+        """While messages keep arriving: whether the batch is full, or its oldest line has
+        waited ``flush_interval`` (a steady trickle never leaves the 2 ms gap that ends a batch)."""
+        return (
+            len(self._pending) >= self._prefetch.count
+            or self._pending_bytes >= BATCH_BYTES
+            or now - self._pending_since >= self.sink_config.flush_interval
+        )
 
     def _write_pending(self) -> None:
         """Write what is held, in slices of at most BATCH_BYTES of bodies, each acked at once.

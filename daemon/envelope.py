@@ -14,6 +14,7 @@ the AMQP properties where present (``timestamp``, ``app_id`` as tag, ``message_i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -67,10 +68,14 @@ def _text(value: Any, default: str = "-") -> str:
     return default
 
 
-def _decode_envelope(body: bytes) -> list[Record] | None:
+#: ``content_encoding`` values that mean the UTF-8 the daemon reads anyway
+_UTF8 = frozenset({"utf-8", "utf8", "binary"})
+
+
+def _decode_envelope(body: bytes | str) -> list[Record] | None:
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the C stack allows
         return None
     if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("lines"), list):
         return None
@@ -116,13 +121,27 @@ def _fast_records(
     return list(map(_new_record, rows))
 
 
-def decode(body: bytes, content_type: str | None, properties: Mapping[str, Any]) -> list[Record]:
-    """The records a message carries; never raises: what is not an envelope is text."""
+def decode(
+    body: bytes | str,
+    content_type: str | None,
+    properties: Mapping[str, Any],
+    encoding: str | None = None,
+) -> list[Record]:
+    """The records a message carries; never raises: what is not an envelope is text.
+
+    The body is text already when the publisher set ``content_encoding`` (kombu and Celery do)
+    and it came over AMQP: py-amqp decodes it with that encoding. Other transports hand over
+    bytes; ``encoding`` (the message's ``content_encoding``) is then used, UTF-8 by default.
+    """
+    if isinstance(body, bytes) and encoding and encoding.lower() not in _UTF8:
+        # An unknown or wrong encoding: the body is read as UTF-8 below.
+        with contextlib.suppress(LookupError, UnicodeDecodeError):
+            body = body.decode(encoding)
     if content_type == CONTENT_TYPE:
         records = _decode_envelope(body)
         if records is not None:
             return records
-    text = body.decode("utf-8", "replace")
+    text = body if isinstance(body, str) else body.decode("utf-8", "replace")
     if text.endswith("\n"):
         text = text[:-1]
     stamp = properties.get("timestamp")

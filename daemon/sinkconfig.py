@@ -19,6 +19,8 @@ DELIVERY_LIMIT = 20
 
 _SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
 _UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
+#: default ``flush_interval`` (seconds)
+FLUSH_INTERVAL = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +39,9 @@ class SinkConfig:
     max_queue_bytes: int | None = None
     #: longest message handed to the sink, in UTF-8 bytes; longer ones are cut with a marker.
     max_line_bytes: int = 64 * 1024
+    #: seconds a received line may wait for its batch to fill before the batch is written anyway
+    #: (a batch is also written as soon as nothing more arrives within 2 ms, or when it is full).
+    flush_interval: float = FLUSH_INTERVAL
     #: ``classic`` or ``quorum`` (RabbitMQ); the broker section's default when not set.
     queue_type: str = "classic"
     #: ``shared``: one queue that every daemon consumes (competing); ``per-host``: a queue per
@@ -79,6 +84,12 @@ def _whole(doc: Document, key: tuple[str, ...], value: Any, minimum: int) -> int
     return int(value)
 
 
+def _seconds(doc: Document, key: tuple[str, ...], value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+        raise doc.error(key, f"expected seconds, more than 0 and at most 3600, got {value!r}")
+    return float(value)
+
+
 def _choice(doc: Document, key: tuple[str, ...], value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise doc.error(key, f"expected one of {', '.join(choices)}; got {value!r}")
@@ -105,6 +116,9 @@ def parse_sink(doc: Document, name: str, raw: Any, *, queue_type: str, host: str
         max_queue=max_queue,
         max_queue_bytes=max_queue_bytes,
         max_line_bytes=_whole(doc, (*key, "max_line_bytes"), raw.get("max_line_bytes", 65536), 64),
+        flush_interval=_seconds(
+            doc, (*key, "flush_interval"), raw.get("flush_interval", FLUSH_INTERVAL)
+        ),
         queue_type=_choice(
             doc, (*key, "queue_type"), raw.get("queue_type", queue_type), QUEUE_TYPES
         ),

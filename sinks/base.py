@@ -135,7 +135,15 @@ class Options:
 
     #: keys every sink accepts and the daemon reads itself (see logfan.daemon.config).
     COMMON: ClassVar[frozenset[str]] = frozenset(
-        {"type", "max_retries", "max_queue", "max_line_bytes", "queue_type", "scope"}
+        {
+            "type",
+            "max_retries",
+            "max_queue",
+            "max_line_bytes",
+            "flush_interval",
+            "queue_type",
+            "scope",
+        }
     )
 
     def __init__(self, sink: str, values: Mapping[str, Any]) -> None:

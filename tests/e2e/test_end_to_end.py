@@ -144,6 +144,33 @@ class TestForeignAndBrokenMessages:
         assert daemon.stop() == 0
         assert read_lines(out) == expected
 
+    def test_encoded_bodies_and_a_too_deep_envelope_are_delivered(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """A body with ``content_encoding`` (kombu and Celery set it; py-amqp then hands over
+        text, not bytes) and an envelope nested deeper than the JSON decoder allows once wedged
+        the sink's queue: the consumer failed on them, reconnected and got them again, forever."""
+        sink = setup.sink("enc")
+        out = setup.tmp / "enc.log"
+        config = setup.config({sink: {"type": "file", "path": str(out), "format": "{message}"}})
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        wait_for(lambda: run_logfan("emit", "-c", str(config), "ready").returncode == 0)
+        wait_for(lambda: read_lines(out) == ["ready"], what="the daemon to consume")
+        text = "text/plain"
+        setup.publish_raw("café utf-8".encode(), content_type=text, content_encoding="utf-8")
+        setup.publish_raw(
+            "café latin-1".encode("latin-1"), content_type=text, content_encoding="latin-1"
+        )
+        setup.publish_raw(b"x \xff", content_type=text, content_encoding="no-such-codec")
+        setup.publish_raw(b"[" * 5000, content_type="application/vnd.logfan.v1+json")
+        assert run_logfan("emit", "-c", str(config), "still alive").returncode == 0
+        expected = ["ready", "café utf-8", "café latin-1", "x \ufffd", "[" * 5000, "still alive"]
+        wait_for(lambda: len(read_lines(out)) >= len(expected), what="all bodies")
+        assert daemon.stop() == 0
+        assert read_lines(out) == expected
+        assert "consumer disconnected" not in daemon.logs()
+
 
 class TestTutorialPublisher:
     """The classic RabbitMQ tutorial's emit_log.py (pika) feeds logfan unchanged."""

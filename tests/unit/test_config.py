@@ -356,3 +356,45 @@ class TestClusterSettings:
         out = done.stdout.decode()
         assert "warning: broker.url lists 2 nodes but sink(s) risky use classic queues" in out
         assert "fine" not in out.split("warning:", 1)[1]
+
+
+class TestFlushInterval:
+    """`flush_interval`: how long a line may wait for its batch to fill (0.5 s by default)."""
+
+    def test_default_and_set(self, tmp_path: Path) -> None:
+        """Every sink type accepts it; seconds, whole or not."""
+        text = "sinks:\n  a: {type: console}\n"
+        text += "  b: {type: file, path: /tmp/x.log, flush_interval: 2}\n"
+        text += "  c: {type: console, flush_interval: 0.05}\n"
+        config = load_config(str(write(tmp_path, text)))
+        assert [s.flush_interval for s in config.sinks] == [0.5, 2.0, 0.05]
+
+    @pytest.mark.parametrize("value", ["0", "-1", "3601", "'1s'", "true", "[1]"])
+    def test_bad_values_name_the_key(self, tmp_path: Path, value: str) -> None:
+        """Not a number of seconds in (0, 3600]: refused, naming the key and the value."""
+        path = write(tmp_path, f"sinks:\n  a: {{type: console, flush_interval: {value}}}\n")
+        with pytest.raises(ConfigError) as caught:
+            load_config(str(path))
+        assert caught.value.key == "sinks.a.flush_interval"
+        assert "expected seconds, more than 0 and at most 3600" in str(caught.value)
+
+    def test_a_batch_is_due_once_its_oldest_line_waited_flush_interval(
+        self, tmp_path: Path
+    ) -> None:
+        """While lines keep arriving (no 2 ms gap), a batch far from full is written once its
+        first line has waited flush_interval, not when prefetch is reached."""
+        from types import SimpleNamespace
+
+        from logfan.daemon.config import build_sink
+        from logfan.daemon.consumer import SinkConsumer
+
+        text = "broker: {prefetch: 10000}\nsinks:\n  a: {type: console, flush_interval: 0.25}\n"
+        config = load_config(str(write(tmp_path, text)))
+        consumer = SinkConsumer(config.broker, config.sinks[0], build_sink(config.sinks[0]))
+        consumer._on_message(SimpleNamespace(body=b"x" * 50))
+        first = consumer._pending_since
+        for _ in range(9):
+            consumer._on_message(SimpleNamespace(body=b"x" * 50))
+        assert consumer._pending_since == first  # the oldest line's arrival, not the newest
+        assert not consumer._batch_due(first + 0.24)
+        assert consumer._batch_due(first + 0.25)
