@@ -20,7 +20,7 @@ DELIVERY_LIMIT = 20
 _SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
 _UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
 #: default ``flush_interval`` (seconds)
-FLUSH_INTERVAL = 0.5
+FLUSH_INTERVAL = 0.2
 
 
 @dataclasses.dataclass(frozen=True)

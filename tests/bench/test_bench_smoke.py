@@ -86,3 +86,20 @@ def test_spool_bench_prints_both_backlogs() -> None:
     assert header.split() == ["BACKLOG", "FIRST", "GET", "PER", "GET+ACK"]
     assert [row.split()[0] for row in rows] == ["1,000", "2,000"]
     assert ratio.startswith("per get at 2,000 / per get at 1,000 (the baseline) = ")
+
+
+@pytest.mark.rabbitmq
+def test_trickle_bench_prints_both_cases(rabbitmq: dict[str, Any]) -> None:
+    """``bench/trickle.py`` (publish-to-file lag, flush_interval next to no bound) runs."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "trickle.py"), "300"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    header, *rows = run.stdout.splitlines()
+    assert header.split() == ["FLUSH_INTERVAL", "P50", "MS", "P99", "MS", "MAX", "MS"]
+    assert [row.split()[:2] for row in rows] == [["3600", "s"], ["0.2", "s"]]

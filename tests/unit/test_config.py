@@ -359,7 +359,7 @@ class TestClusterSettings:
 
 
 class TestFlushInterval:
-    """`flush_interval`: how long a line may wait for its batch to fill (0.5 s by default)."""
+    """`flush_interval`: how long a line may wait for its batch to fill (0.2 s by default)."""
 
     def test_default_and_set(self, tmp_path: Path) -> None:
         """Every sink type accepts it; seconds, whole or not."""
@@ -367,7 +367,7 @@ class TestFlushInterval:
         text += "  b: {type: file, path: /tmp/x.log, flush_interval: 2}\n"
         text += "  c: {type: console, flush_interval: 0.05}\n"
         config = load_config(str(write(tmp_path, text)))
-        assert [s.flush_interval for s in config.sinks] == [0.5, 2.0, 0.05]
+        assert [s.flush_interval for s in config.sinks] == [0.2, 2.0, 0.05]
 
     @pytest.mark.parametrize("value", ["0", "-1", "3601", "'1s'", "true", "[1]"])
     def test_bad_values_name_the_key(self, tmp_path: Path, value: str) -> None:
