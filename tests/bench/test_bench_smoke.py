@@ -53,18 +53,23 @@ def test_quick_bench_prints_every_row(rabbitmq: dict[str, Any], tmp_path: Path) 
     assert [row["id"] for row in rows] == list(ROWS)
 
 
-def test_micro_bench_prints_both_steps() -> None:
-    """``bench/micro.py`` (decode and render per line, each next to its floor) runs."""
+def run_bench(script: str, *args: str, timeout: float = 120) -> list[str]:
+    """Run ``bench/SCRIPT ARGS``; its stdout lines once it exited 0."""
     run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "micro.py"), "2"],
+        [sys.executable, str(ROOT / "bench" / script), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
-    assert run.returncode == 0, run.stderr
-    header, *rows = run.stdout.splitlines()
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout.splitlines()
+
+
+def test_micro_bench_prints_both_steps() -> None:
+    """``bench/micro.py`` (decode and render per line, each next to its floor) runs."""
+    header, *rows = run_bench("micro.py", "2")
     assert header.split() == ["STEP", "US/LINE", "BASELINE", "(same", "run)"]
     assert [row.split()[0] for row in rows] == ["decode", "render"]
     for row in rows:
@@ -73,16 +78,7 @@ def test_micro_bench_prints_both_steps() -> None:
 
 def test_spool_bench_prints_both_backlogs() -> None:
     """``bench/spool.py`` (the embedded broker's cost per get, deep next to shallow) runs."""
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "spool.py"), "2000"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    header, *rows, ratio = run.stdout.splitlines()
+    header, *rows, ratio = run_bench("spool.py", "2000")
     assert header.split() == ["BACKLOG", "FIRST", "GET", "PER", "GET+ACK"]
     assert [row.split()[0] for row in rows] == ["1,000", "2,000"]
     assert ratio.startswith("per get at 2,000 / per get at 1,000 (the baseline) = ")
@@ -91,15 +87,6 @@ def test_spool_bench_prints_both_backlogs() -> None:
 @pytest.mark.rabbitmq
 def test_trickle_bench_prints_both_cases(rabbitmq: dict[str, Any]) -> None:
     """``bench/trickle.py`` (publish-to-file lag, flush_interval next to no bound) runs."""
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "trickle.py"), "300"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    header, *rows = run.stdout.splitlines()
+    header, *rows = run_bench("trickle.py", "300", timeout=300)
     assert header.split() == ["FLUSH_INTERVAL", "P50", "MS", "P99", "MS", "MAX", "MS"]
     assert [row.split()[:2] for row in rows] == [["3600", "s"], ["0.2", "s"]]
