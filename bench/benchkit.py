@@ -470,10 +470,13 @@ def delete_on_rabbitmq(queues: Sequence[str], exchanges: Sequence[str]) -> None:
                 conn.channel().exchange_delete(name)
 
 
-def write_config(path: Path, broker: Broker, sinks: dict[str, dict[str, Any]]) -> Path:
-    """A logfan config for ``broker`` with ``sinks`` (names as given); status file beside it."""
+def write_config(
+    path: Path, broker: Broker, sinks: dict[str, dict[str, Any]], **broker_options: Any
+) -> Path:
+    """A logfan config for ``broker`` with ``sinks`` (names as given) and any other ``broker:``
+    settings (``prefetch=5000``); status file beside it."""
     doc = {
-        "broker": {"url": broker.url, "exchange": broker.exchange},
+        "broker": {"url": broker.url, "exchange": broker.exchange, **broker_options},
         "daemon": {"status_file": str(path.with_suffix(".status.json"))},
         "sinks": sinks,
     }

@@ -18,8 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-from benchkit import Broker, LogfanDaemon
+from benchkit import Broker, LogfanDaemon, file_sink, write_config
 from kombu import Connection, Exchange, Producer
 
 from logfan.daemon.sinkconfig import FLUSH_INTERVAL
@@ -55,23 +54,8 @@ def lags(flush: float, count: int, workdir: Path) -> list[float]:
     broker = Broker("rabbitmq", workdir)
     sink = broker.sink_name("trickle")
     out = workdir / f"{sink}.log"
-    config = workdir / f"{sink}.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "broker": {"url": broker.url, "exchange": broker.exchange, "prefetch": 5000},
-                "daemon": {"status_file": str(config.with_suffix(".status.json"))},
-                "sinks": {
-                    sink: {
-                        "type": "file",
-                        "path": str(out),
-                        "format": "{message}",
-                        "flush_interval": flush,
-                    }
-                },
-            }
-        )
-    )
+    sinks = {sink: file_sink(out, format="{message}", flush_interval=flush)}
+    config = write_config(workdir / f"{sink}.yaml", broker, sinks, prefetch=5000)
     daemon = LogfanDaemon(config, workdir).start()
     try:
         reader = Reader(out, count)
