@@ -26,14 +26,7 @@ NAME_EVENTS = IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len (then len bytes of name)
 
 
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:  # pragma: no cover - no C library to load
-        return None
-
-
-_LIBC = _libc()
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class NameWatch:
@@ -55,7 +48,7 @@ class NameWatch:
             return None
         # /proc/self/fd/N resolves to the open file itself, even if it was renamed meanwhile.
         mask = IN_MODIFY | NAME_EVENTS
-        wd = int(_LIBC.inotify_add_watch(ifd, f"/proc/self/fd/{fd}".encode(), mask))  # type: ignore[union-attr]
+        wd = int(_LIBC.inotify_add_watch(ifd, f"/proc/self/fd/{fd}".encode(), mask))
         if wd < 0:
             os.close(ifd)
             return None
