@@ -14,7 +14,7 @@ from logfan.daemon import broker
 from logfan.daemon.brokerurl import redact
 from logfan.daemon.config import BrokerConfig, SinkConfig
 from logfan.daemon.deadletter import publish_dead
-from logfan.daemon.envelope import decode, now_timestamp
+from logfan.daemon.envelope import decode_message, now_timestamp
 from logfan.daemon.lines import truncate_text
 from logfan.daemon.prefetch import Prefetch
 from logfan.daemon.queuewatch import QueueWatch
@@ -225,12 +225,7 @@ class SinkConsumer(threading.Thread):
 
     def _records(self, message: Any) -> list[Record]:
         try:
-            return decode(
-                message.body,
-                message.content_type,
-                dict(message.properties),
-                message.content_encoding,
-            )
+            return decode_message(message)
         except Exception as exc:  # noqa: BLE001 - decode never raises; if it does, the line
             # must not wedge the queue (the same message would fail again after a reconnect).
             self.log.error("undecodable message written as its repr", error=repr(exc))

@@ -10,7 +10,7 @@ from kombu.messaging import Producer
 
 from logfan.daemon import broker
 from logfan.daemon.config import BrokerConfig, SinkConfig
-from logfan.daemon.envelope import CONTENT_TYPE, decode, encode
+from logfan.daemon.envelope import CONTENT_TYPE, decode_message, encode
 from logfan.sinks.base import Record
 
 ERROR_HEADER = "x-logfan-error"
@@ -75,7 +75,7 @@ def list_dead(
         channel = broker.declare(conn, broker_config, [sink])
         for message in _drain(channel, sink, limit):
             reason = reason_of(message)
-            records = decode(message.body, message.content_type, dict(message.properties))
+            records = decode_message(message)
             out.extend((record, reason) for record in records)
         # Closing the channel without acking puts every message back where it was.
     return out
@@ -107,5 +107,5 @@ def replay_dead(broker_config: BrokerConfig, sink: SinkConfig, limit: int | None
                 retry=False,
             )
             message.ack()
-            lines += len(decode(message.body, message.content_type, dict(message.properties)))
+            lines += len(decode_message(message))
     return lines

@@ -154,3 +154,11 @@ def decode(
         Record(message=line.removesuffix("\r"), timestamp=timestamp, tag=tag, msgid=msgid)
         for line in text.split("\n")
     ]
+
+
+def decode_message(message: Any) -> list[Record]:
+    """The records a kombu message carries (``decode`` of its body, type, properties and
+    ``content_encoding``)."""
+    return decode(
+        message.body, message.content_type, dict(message.properties), message.content_encoding
+    )
