@@ -96,12 +96,15 @@ def replay_dead(broker_config: BrokerConfig, sink: SinkConfig, limit: int | None
                 k: v for k, v in (message.headers or {}).items() if not str(k).startswith("x-")
             }
             headers["x-logfan-replayed-at"] = int(time.time())
+            body, encoding = message.body, message.content_encoding or "binary"
+            if isinstance(body, str):  # py-amqp decoded it with its content_encoding
+                body = body.encode(encoding)
             producer.publish(
-                message.body,
+                body,
                 exchange="",
                 routing_key=sink.queue,
                 content_type=message.content_type,
-                content_encoding="binary",
+                content_encoding=encoding,
                 delivery_mode=2,
                 headers=headers,
                 retry=False,

@@ -201,21 +201,22 @@ class Setup:
         with connect(BrokerConfig(url=self.url, exchange=self.exchange)) as conn:
             return int(conn.channel().queue_declare(queue=queue, passive=True).message_count)
 
-    def publish_raw(self, body: bytes, **props: Any) -> None:
-        """Publish like any third-party AMQP client would."""
-        self.publish_many([body], **props)
+    def publish_raw(self, body: bytes, queue: str | None = None, **props: Any) -> None:
+        """Publish like any third-party AMQP client would (straight into ``queue`` if given)."""
+        self.publish_many([body], queue, **props)
 
-    def publish_many(self, bodies: list[bytes], **props: Any) -> None:
-        """Publish each body as one message over one connection."""
+    def publish_many(self, bodies: list[bytes], queue: str | None = None, **props: Any) -> None:
+        """Publish each body as one message over one connection: to the exchange, or through
+        the default exchange straight into ``queue``."""
         from logfan.daemon.broker import connect
         from logfan.daemon.config import BrokerConfig
 
         broker = BrokerConfig(url=self.url, exchange=self.exchange)
-        exchange = Exchange(self.exchange, type="fanout", durable=False)
+        exchange = Exchange(self.exchange, type="fanout", durable=False) if queue is None else ""
         with connect(broker) as conn:
             producer = Producer(conn.channel())
             for body in bodies:
-                producer.publish(body, exchange=exchange, routing_key="", **props)
+                producer.publish(body, exchange=exchange, routing_key=queue or "", **props)
 
 
 def tally(sink: str, sent: list[str], got: list[str]) -> tuple[int, int, int]:

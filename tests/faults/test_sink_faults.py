@@ -76,6 +76,33 @@ class TestPoisonLine:
             assert (lost, duplicated) == (0, 0)
         assert read_lines(plain_out) == sent
 
+    def test_a_foreign_message_in_the_dead_letter_queue_is_listed_and_replayed(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """A message dead-lettered as it was published (a quorum queue's delivery limit does
+        that), with ``content_encoding: latin-1``: `logfan dead` lists it as text and `--replay`
+        puts it back as it was (over AMQP its body arrives as text, not bytes)."""
+        sink = setup.sink("foreign")
+        out = setup.tmp / "foreign.log"
+        config = setup.config({sink: {"type": "file", "path": str(out), "format": "{message}"}})
+        assert run_logfan("dead", "-c", str(config), sink).returncode == 0  # declares the queues
+        body = "café".encode("latin-1")
+        setup.publish_raw(
+            body, f"logfan.{sink}.dead", content_type="text/plain", content_encoding="latin-1"
+        )
+        listed = run_logfan("dead", "-c", str(config), sink)
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.decode().split("\t")[0].endswith(": café"), listed.stdout
+        replayed = run_logfan("dead", "-c", str(config), sink, "--replay")
+        assert replayed.returncode == 0, replayed.stderr
+        assert replayed.stdout.decode() == (
+            f"replayed 1 line(s) from logfan.{sink}.dead to logfan.{sink}\n"
+        )
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        wait_for(lambda: read_lines(out) == ["café"], what="the replayed line")
+        assert daemon.stop() == 0
+
 
 class TestBoundedQueue:
     """max_queue drops the oldest lines into the dead-letter queue, and only for that sink."""
