@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from logfan_testkit import LOGFAN, Daemon, Setup, read_lines, run_logfan, wait_for
+from tail_caught_up import printed
 
 LINES = 30_000
 #: lines fed between two logrotate runs at least, so every case rotates many times mid-stream.
@@ -27,6 +29,8 @@ LINE = re.compile(rb"\A(\d{6}|END)\Z")
 SENT = [f"{i:06d}" for i in range(LINES)]
 #: deploy/logfan.logrotate as shipped, made to work on the test's folder and daemon.
 SHIPPED = Path(__file__).parents[2] / "deploy" / "logfan.logrotate"
+#: the prerotate hook that holds each rotation until `tail -F` has caught up (see its docstring)
+TAIL_CAUGHT_UP = Path(__file__).parents[1] / "tail_caught_up.py"
 #: logrotate `create` racing the sink, which re-creates the file itself: no line is lost, but
 #: logrotate moves the sink's new file aside as *.backup and says so (why the snippet has nocreate).
 CREATE_RACE = "already exists, renaming to"
@@ -81,16 +85,22 @@ class LogrotateLoop:
         self._thread.join()
 
 
-def logrotate_conf(path: Path, case: Case, pid: int) -> str:
-    """The case's logrotate config for ``path``; the shipped snippet signals ``pid``."""
+def logrotate_conf(path: Path, case: Case, pid: int, prerotate: str) -> str:
+    """The case's logrotate config for ``path`` with the ``prerotate`` command; the shipped
+    snippet signals ``pid``."""
     if case.directives:
         lines = ["rotate 1000", "missingok", "notifempty", *case.directives]
+        lines += ["prerotate", f"    {prerotate}", "endscript"]
         return f"{path} {{\n" + "".join(f"    {d}\n" for d in lines) + "}\n"
     text = SHIPPED.read_text()
     for old, new in (
         ("/var/log/logfan/*.log", f"{path.parent}/*.log"),
         ("rotate 14", "rotate 1000"),  # keep every rotated file to count its lines
         ("systemctl reload logfan.service", f"kill -HUP {pid}"),
+        (
+            "    postrotate\n",
+            f"    prerotate\n        {prerotate}\n    endscript\n    postrotate\n",
+        ),
     ):
         assert old in text, f"{SHIPPED} no longer says {old!r}: update this test"
         text = text.replace(old, new)
@@ -212,15 +222,24 @@ def run_case(setup: Setup, daemons: list[Daemon], case: Case) -> Outcome:
         if case.directives is not None:
             assert daemon.proc is not None
             conf = setup.tmp / "logrotate.conf"
-            conf.write_text(logrotate_conf(path, case, daemon.proc.pid))
+            # Each rotation first waits for tail -F to catch up with the file (tail misses a
+            # file created and renamed away while it was not scheduled: TAIL_CAUGHT_UP).
+            hook = f"{sys.executable} -I {TAIL_CAUGHT_UP} {tail.pid} {capture} {path}"
+            conf.write_text(logrotate_conf(path, case, daemon.proc.pid, hook))
             loop = LogrotateLoop(conf, setup.tmp / "logrotate.state")
         if loop is not None:
             stream(config, lambda _: loop.wait_for_next_run())
         else:
             # Built-in rotation happens between batches: a daemon that lags under load takes
             # few, large batches and rotates less. Waiting for each part to be written bounds a
-            # batch to a part (about 10 KiB), so every run rotates several times.
-            stream(config, lambda last: wait_for(lambda: ends_with(path, last), what=last))
+            # batch to a part (about 10 KiB), so every run rotates several times. Waiting for
+            # tail to print it too keeps tail within one rotation (24 KiB) of the sink.
+            stream(
+                config,
+                lambda last: wait_for(
+                    lambda: ends_with(path, last) and printed(capture, last.encode()), what=last
+                ),
+            )
         if loop is not None:
             loop.stop()
             races = [f for f in loop.failures if CREATE_RACE in f]
@@ -232,6 +251,7 @@ def run_case(setup: Setup, daemons: list[Daemon], case: Case) -> Outcome:
     finally:
         tail.terminate()
         tail.wait(10)
+    print(f"tail -F said (its end):\n{(setup.tmp / 'tail.err').read_text()[-2000:]}")
     assert daemon.stop() == 0
     blobs = all_files(path)
     outcome = Outcome(
