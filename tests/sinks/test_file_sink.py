@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from logfan_testkit import read_lines, wait_for
+from tail_caught_up import watched_inodes
 
 from logfan.sinks.base import Options, Record, RetryableSinkError, SinkConfigError
 from logfan.sinks.file import FileSink
@@ -225,11 +226,15 @@ class RacedSink(FileSink):
 
 @contextlib.contextmanager
 def tail_follow(path: Path) -> Iterator[Path]:
-    """GNU `tail -n +1 -F path` running, its output in the yielded file."""
+    """GNU `tail -n +1 -F path` running, its output in the yielded file. Yields once tail
+    watches the file: tail prints what the file holds before it sets up inotify, and a rename in
+    between makes it leave the file unread ("has been replaced"; seen in CI: `during` missed)."""
     out = path.with_name("tail.out")
     with out.open("wb") as sink_, open(os.devnull, "wb") as err:
         tail = subprocess.Popen(["tail", "-n", "+1", "-F", str(path)], stdout=sink_, stderr=err)
     try:
+        inode = path.stat().st_ino
+        wait_for(lambda: inode in watched_inodes(tail.pid), 20, "tail -F to watch the file")
         yield out
     finally:
         tail.terminate()
@@ -250,8 +255,10 @@ class TestRenamedUnderAWrite:
         """Write before / during (raced by ``act``) / after; return what `tail -F` printed."""
         path = tmp_path / "out.log"
         s = RacedSink(path, after_write)
-        s.write([rec("before")])
+        s.open()
         with tail_follow(path) as printed:
+            # Printed after tail watched the file: tail has set itself up and is reading events.
+            s.write([rec("before")])
             wait_for(lambda: read_lines(printed) == ["before"], 20, "tail to print `before`")
             s.act = act
             s.write([rec("during")])
