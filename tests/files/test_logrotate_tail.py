@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from logfan_testkit import LOGFAN, Daemon, Setup, read_lines, run_logfan, wait_for
-from tail_caught_up import printed
+from tail_caught_up import printed, watched_inodes
 
 LINES = 30_000
 #: lines fed between two logrotate runs at least, so every case rotates many times mid-stream.
@@ -219,6 +219,9 @@ def run_case(setup: Setup, daemons: list[Daemon], case: Case) -> Outcome:
     loop: LogrotateLoop | None = None
     races: list[str] = []
     try:
+        # tail prints what the file holds before it sets up inotify; lines start once it has.
+        inode = path.stat().st_ino
+        wait_for(lambda: inode in watched_inodes(tail.pid), 20, "tail -F to watch the file")
         if case.directives is not None:
             assert daemon.proc is not None
             conf = setup.tmp / "logrotate.conf"
