@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kombu.messaging import Producer
@@ -81,6 +81,16 @@ def list_dead(
     return out
 
 
+#: AMQP properties a replayed message keeps: a foreign line takes its time, tag and msgid from
+#: them (logfan's own envelopes carry those in the body). Not user_id: RabbitMQ refuses one that
+#: is not the publishing user's; not expiration: the line would expire again.
+KEPT_PROPERTIES = ("timestamp", "app_id", "message_id", "correlation_id", "type")
+
+
+def _kept_properties(properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: properties[k] for k in KEPT_PROPERTIES if properties.get(k) is not None}
+
+
 def replay_dead(broker_config: BrokerConfig, sink: SinkConfig, limit: int | None = None) -> int:
     """Move dead-lettered messages back to the sink's own queue only; returns how many lines.
 
@@ -108,6 +118,7 @@ def replay_dead(broker_config: BrokerConfig, sink: SinkConfig, limit: int | None
                 delivery_mode=2,
                 headers=headers,
                 retry=False,
+                **_kept_properties(message.properties),
             )
             message.ack()
             lines += len(decode_message(message))

@@ -79,28 +79,34 @@ class TestPoisonLine:
     def test_a_foreign_message_in_the_dead_letter_queue_is_listed_and_replayed(
         self, setup: Setup, daemons: list[Daemon]
     ) -> None:
-        """A message dead-lettered as it was published (a quorum queue's delivery limit does
-        that), with ``content_encoding: latin-1``: `logfan dead` lists it as text and `--replay`
-        puts it back as it was (over AMQP its body arrives as text, not bytes)."""
+        """Messages dead-lettered as they were published (a quorum queue's delivery limit does
+        that): one with ``content_encoding: latin-1`` (over AMQP its body arrives as text, not
+        bytes), one with no content type but the AMQP properties a line takes its tag, msgid
+        and time from. `logfan dead` lists them as text and `--replay` puts them back as they
+        were: same text, same tag, msgid and time."""
         sink = setup.sink("foreign")
         out = setup.tmp / "foreign.log"
-        config = setup.config({sink: {"type": "file", "path": str(out), "format": "{message}"}})
+        fmt = "{timestamp} {tag} {msgid} {message}"
+        config = setup.config({sink: {"type": "file", "path": str(out), "format": fmt}})
         assert run_logfan("dead", "-c", str(config), sink).returncode == 0  # declares the queues
-        body = "café".encode("latin-1")
+        dead = f"logfan.{sink}.dead"
         setup.publish_raw(
-            body, f"logfan.{sink}.dead", content_type="text/plain", content_encoding="latin-1"
+            "café".encode("latin-1"), dead, content_type="text/plain", content_encoding="latin-1"
         )
+        setup.publish_raw(b"bare", dead, app_id="billing", message_id="m-7", timestamp=1700000000)
         listed = run_logfan("dead", "-c", str(config), sink)
         assert listed.returncode == 0, listed.stderr
-        assert listed.stdout.decode().split("\t")[0].endswith(": café"), listed.stdout
+        rows = [row.split("\t")[0] for row in listed.stdout.decode().splitlines()]
+        assert [row.rsplit(": ", 1)[-1] for row in rows] == ["café", "bare"], listed.stdout
         replayed = run_logfan("dead", "-c", str(config), sink, "--replay")
         assert replayed.returncode == 0, replayed.stderr
-        assert replayed.stdout.decode() == (
-            f"replayed 1 line(s) from logfan.{sink}.dead to logfan.{sink}\n"
-        )
+        assert replayed.stdout.decode() == f"replayed 2 line(s) from {dead} to logfan.{sink}\n"
         daemon = Daemon(config, setup.tmp).start()
         daemons.append(daemon)
-        wait_for(lambda: read_lines(out) == ["café"], what="the replayed line")
+        wait_for(lambda: len(read_lines(out)) == 2, what="the replayed lines")
+        first, second = read_lines(out)
+        assert first.endswith(" café")
+        assert second == "2023-11-14T22:13:20.000Z billing m-7 bare"
         assert daemon.stop() == 0
 
 
