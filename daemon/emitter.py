@@ -73,8 +73,6 @@ class Emitter:
         self._unsent: collections.deque[_Batch] = collections.deque()
         #: envelopes published and not yet confirmed, by delivery tag.
         self._window: dict[int, _Batch] = {}
-        #: the most envelopes that were unconfirmed at once.
-        self.peak_window = 0
         self._tag = 0
         self._nacked = False
         self._say: Callable[[str], None] = say or (lambda text: print(text, file=sys.stderr))
@@ -178,7 +176,8 @@ class Emitter:
     def _await_confirms(self, below: int, until: float) -> None:
         """Read the broker's confirms until fewer than ``below`` envelopes wait for one.
 
-        Confirms are read only here: while the window has room the emitter does not look.
+        The emitter blocks for confirms only here, while the window is full. py-amqp also reads
+        any confirms already received each time it publishes (it looks for connection.blocked).
         """
         while len(self._window) >= below:
             left = until - time.monotonic()
@@ -241,7 +240,6 @@ class Emitter:
         else:
             self._tag += 1
             self._window[self._tag] = batch
-            self.peak_window = max(self.peak_window, len(self._window))
         self._check()
 
     def close(self) -> None:
