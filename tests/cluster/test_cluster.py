@@ -52,10 +52,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]
 class Stream:
     """``logfan emit`` fed numbered lines at a steady pace by a thread, like a long build."""
 
-    def __init__(self, config: Path, workdir: Path, tag: str, total: int) -> None:
+    def __init__(
+        self, config: Path, workdir: Path, tag: str, total: int, hold_at: int | None = None
+    ) -> None:
         self.lines = [f"{tag} {i:06d}" for i in range(total)]
         self.written = 0
         self.error: str | None = None
+        #: feeding stops once ``hold_at`` lines are written, until release()
+        self.hold_at = hold_at
+        self.held = False
+        self._go = threading.Event()
+        if hold_at is None:
+            self._go.set()
         self.stderr = workdir / f"emit-{tag}.err"
         with self.stderr.open("wb") as err:
             self.proc = subprocess.Popen(
@@ -72,6 +80,9 @@ class Stream:
         assert stdin is not None
         try:
             for start in range(0, len(self.lines), CHUNK):
+                if self.hold_at is not None and start >= self.hold_at and not self._go.is_set():
+                    self.held = True
+                    self._go.wait()
                 chunk = self.lines[start : start + CHUNK]
                 stdin.write("".join(f"{line}\n" for line in chunk).encode())
                 stdin.flush()
@@ -82,6 +93,10 @@ class Stream:
         finally:
             with contextlib.suppress(OSError):
                 stdin.close()
+
+    def release(self) -> None:
+        """Let the feeding go on past ``hold_at``."""
+        self._go.set()
 
     def finish(self, timeout: float = 180) -> int:
         """Wait until every line was written and the emitter exited; its exit status."""
@@ -94,6 +109,7 @@ class Stream:
 
     def kill(self) -> None:
         """Cleanup: the emitter, if still running."""
+        self._go.set()
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
@@ -228,7 +244,10 @@ class TestNodeFailover:
             timeout=60,
             what="both consumers connected",
         )
-        stream = Stream(config, tmp_path, f"fail-{run}", self.TOTAL)
+        # A stop can take longer than the rest of the stream on a busy machine (rabbitmqctl
+        # starts an Erlang VM of its own): the stream then waits at 2/3 until node 1 is down,
+        # so there is always something to send through the failover.
+        stream = Stream(config, tmp_path, f"fail-{run}", self.TOTAL, hold_at=self.TOTAL * 2 // 3)
         streams.append(stream)
         wait_for(
             lambda: (
@@ -243,7 +262,12 @@ class TestNodeFailover:
         assert before.count(stopped.port) >= 3, f"not all connected to node 1: {before}"
 
         at_stop = stream.written
-        stopped.stop()  # graceful: rabbitmqctl stop
+        try:
+            stopped.stop()  # graceful: rabbitmqctl stop
+        finally:
+            stream.release()
+        if stream.held:
+            print(f"the stop took longer than the stream: it waited at {stream.hold_at} lines")
         wait_for(
             lambda: all(named(daemon, "consumer reconnected", sink) for sink in files),
             timeout=90,
