@@ -60,10 +60,10 @@ class Stream:
         self.error: str | None = None
         #: feeding stops once ``hold_at`` lines are written, until release()
         self.hold_at = hold_at
+        #: True once feeding stopped at ``hold_at``
         self.held = False
-        self._go = threading.Event()
-        if hold_at is None:
-            self._go.set()
+        self._limit = total if hold_at is None else hold_at  # lines it may write by now
+        self._limit_changed = threading.Condition()
         self.stderr = workdir / f"emit-{tag}.err"
         with self.stderr.open("wb") as err:
             self.proc = subprocess.Popen(
@@ -80,9 +80,11 @@ class Stream:
         assert stdin is not None
         try:
             for start in range(0, len(self.lines), CHUNK):
-                if self.hold_at is not None and start >= self.hold_at and not self._go.is_set():
-                    self.held = True
-                    self._go.wait()
+                with self._limit_changed:
+                    if start >= self._limit and self._limit == self.hold_at:
+                        self.held = True
+                    while start >= self._limit:
+                        self._limit_changed.wait()
                 chunk = self.lines[start : start + CHUNK]
                 stdin.write("".join(f"{line}\n" for line in chunk).encode())
                 stdin.flush()
@@ -94,9 +96,18 @@ class Stream:
             with contextlib.suppress(OSError):
                 stdin.close()
 
+    def _allow(self, lines: int) -> None:
+        with self._limit_changed:
+            self._limit = lines
+            self._limit_changed.notify_all()
+
+    def hold(self) -> None:
+        """Stop feeding (after the chunk being written) until release(); the emitter waits."""
+        self._allow(0)
+
     def release(self) -> None:
-        """Let the feeding go on past ``hold_at``."""
-        self._go.set()
+        """Feed on to the end (past ``hold_at`` too)."""
+        self._allow(len(self.lines))
 
     def finish(self, timeout: float = 180) -> int:
         """Wait until every line was written and the emitter exited; its exit status."""
@@ -109,7 +120,7 @@ class Stream:
 
     def kill(self) -> None:
         """Cleanup: the emitter, if still running."""
-        self._go.set()
+        self.release()
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
@@ -283,7 +294,9 @@ class TestNodeFailover:
             timeout=90,
             what="the emitter on another node and streaming again while node 1 is down",
         )
+        stream.hold()  # an emitter that has sent everything exits: keep it while rabbitmqctl runs
         during = cluster.connections()
+        stream.release()
         print(f"connections while node 1 is down (server ports): {during}")
         assert len(during) >= 3, f"daemon and emitter not all on the live nodes: {during}"
         at_start = stream.written
