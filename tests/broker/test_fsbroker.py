@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.exceptions import ChannelError
+from logfan_testkit import wait_for
 
 from logfan.daemon.fsbroker import Transport
 
@@ -198,6 +199,12 @@ def drain(conn: Connection, queues: list[Queue], count: int, ack: bool = True) -
 
 def files(folder: Path, suffix: str = "") -> list[Path]:
     return sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file())
+
+
+def stopped(pid: int) -> bool:
+    """True once process ``pid`` is stopped by a signal (state T in /proc/PID/stat)."""
+    stat_line = Path(f"/proc/{pid}/stat").read_text()
+    return stat_line.rsplit(")", 1)[1].split()[0] == "T"
 
 
 def child(script: str, *args: object) -> subprocess.Popen[str]:
@@ -498,22 +505,30 @@ class TestRecovery:
     def test_killed_publisher_leaves_nothing_torn(
         self, conn: Connection, root: Path, children: list[subprocess.Popen[str]]
     ) -> None:
-        """kill -9 of a publisher while it writes a message: nothing torn is ever delivered."""
+        """kill -9 of a publisher while it writes a message: nothing torn is ever delivered.
+
+        The kill must land between a write and its rename. Racing for that window failed on a
+        busy machine (three kills in a row landed after the rename), so the publisher is frozen
+        (SIGSTOP) whenever a message is being written, and killed only if one still is."""
         (q,) = declare(conn, "logfan.file1")
         folder = root / "queues" / "logfan.file1"
-        for worker in range(3):  # a kill nearly always lands mid-write; retry if it did not
-            publisher = child(PUBLISHER, root, worker, 0, 1 << 20)
-            children.append(publisher)
-            assert publisher.stdout is not None
-            for _ in range(5):
-                publisher.stdout.readline()
-            while publisher.poll() is None and not any(folder.glob("*.tmp")):
-                pass
-            os.kill(publisher.pid, signal.SIGKILL)
-            publisher.wait()
-            if torn := list(folder.glob("*.tmp")):
-                break
-        assert torn, "no kill landed between a write and its rename"
+        publisher = child(PUBLISHER, root, 0, 0, 1 << 20)
+        children.append(publisher)
+        assert publisher.stdout is not None
+        for _ in range(5):
+            publisher.stdout.readline()
+        torn: list[Path] = []
+        deadline = time.monotonic() + 60
+        while not torn and publisher.poll() is None and time.monotonic() < deadline:
+            if any(folder.glob("*.tmp")):
+                os.kill(publisher.pid, signal.SIGSTOP)
+                wait_for(lambda: stopped(publisher.pid), 10, "the publisher to stop")
+                torn = list(folder.glob("*.tmp"))  # frozen: what kill -9 now leaves
+                if not torn:
+                    os.kill(publisher.pid, signal.SIGCONT)
+        os.kill(publisher.pid, signal.SIGKILL)
+        publisher.wait()
+        assert torn, "the publisher was never caught between a write and its rename"
         depth = conn.channel().queue_declare("logfan.file1", passive=True).message_count
         bodies = [json.loads(m.body) for m in drain(conn, [q], depth)]
         for worker in {b["w"] for b in bodies}:
