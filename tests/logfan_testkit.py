@@ -15,12 +15,13 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import yaml
 from kombu import Exchange
 from kombu.messaging import Producer
+from tail_caught_up import watched_inodes
 
 RABBITMQ_URL = os.environ.get("LOGFAN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 LOGFAN = [sys.executable, "-m", "logfan.daemon.cli"]
@@ -35,6 +36,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "
         time.sleep(0.05)
     if not predicate():
         pytest.fail(f"gave up waiting for {what} after {timeout} s")
+
+
+def tail_f(path: Path, stdout: IO[bytes], stderr: IO[bytes]) -> subprocess.Popen[bytes]:
+    """GNU `tail -n +1 -F path`, returned once it watches the file: tail prints what the file
+    holds before it sets up inotify, and a rename in between makes it leave the file unread
+    ("has been replaced"; seen in CI: a line missed)."""
+    tail = subprocess.Popen(["tail", "-n", "+1", "-F", str(path)], stdout=stdout, stderr=stderr)
+    inode = path.stat().st_ino
+    try:
+        wait_for(lambda: inode in watched_inodes(tail.pid), 20, "tail -F to watch the file")
+    except BaseException:
+        tail.kill()
+        tail.wait()
+        raise
+    return tail
 
 
 def read_lines(path: Path) -> list[str]:

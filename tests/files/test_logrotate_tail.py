@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from logfan_testkit import LOGFAN, Daemon, Setup, read_lines, run_logfan, wait_for
-from tail_caught_up import printed, watched_inodes
+from logfan_testkit import LOGFAN, Daemon, Setup, read_lines, run_logfan, tail_f, wait_for
+from tail_caught_up import printed
 
 LINES = 30_000
 #: lines fed between two logrotate runs at least, so every case rotates many times mid-stream.
@@ -215,13 +215,10 @@ def run_case(setup: Setup, daemons: list[Daemon], case: Case) -> Outcome:
     daemons.append(daemon)
     capture = setup.tmp / "tail.out"
     with capture.open("wb") as out, (setup.tmp / "tail.err").open("wb") as err:
-        tail = subprocess.Popen(["tail", "-n", "+1", "-F", str(path)], stdout=out, stderr=err)
+        tail = tail_f(path, out, err)
     loop: LogrotateLoop | None = None
     races: list[str] = []
     try:
-        # tail prints what the file holds before it sets up inotify; lines start once it has.
-        inode = path.stat().st_ino
-        wait_for(lambda: inode in watched_inodes(tail.pid), 20, "tail -F to watch the file")
         if case.directives is not None:
             assert daemon.proc is not None
             conf = setup.tmp / "logrotate.conf"

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from logfan_testkit import read_lines, wait_for
-from tail_caught_up import watched_inodes
+from logfan_testkit import read_lines, tail_f, wait_for
 
 from logfan.sinks.base import Options, Record, RetryableSinkError, SinkConfigError
 from logfan.sinks.file import FileSink
@@ -226,15 +225,11 @@ class RacedSink(FileSink):
 
 @contextlib.contextmanager
 def tail_follow(path: Path) -> Iterator[Path]:
-    """GNU `tail -n +1 -F path` running, its output in the yielded file. Yields once tail
-    watches the file: tail prints what the file holds before it sets up inotify, and a rename in
-    between makes it leave the file unread ("has been replaced"; seen in CI: `during` missed)."""
+    """GNU `tail -n +1 -F path` running and watching the file, its output in the yielded file."""
     out = path.with_name("tail.out")
     with out.open("wb") as sink_, open(os.devnull, "wb") as err:
-        tail = subprocess.Popen(["tail", "-n", "+1", "-F", str(path)], stdout=sink_, stderr=err)
+        tail = tail_f(path, sink_, err)
     try:
-        inode = path.stat().st_ino
-        wait_for(lambda: inode in watched_inodes(tail.pid), 20, "tail -F to watch the file")
         yield out
     finally:
         tail.terminate()
