@@ -16,8 +16,8 @@ from pathlib import Path
 
 from kombu import Connection, Exchange, Queue
 
+from logfan.daemon.broker.spool.transport import Transport
 from logfan.daemon.envelope import CONTENT_TYPE
-from logfan.daemon.fsbroker import Transport
 
 SHALLOW = 1_000
 GETS = 500

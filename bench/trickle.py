@@ -21,7 +21,7 @@ from pathlib import Path
 from benchkit import Broker, LogfanDaemon, file_sink, write_config
 from kombu import Connection, Exchange, Producer
 
-from logfan.daemon.sinkconfig import FLUSH_INTERVAL
+from logfan.daemon.config.sink import FLUSH_INTERVAL
 
 SPACING = 0.0002
 BASELINE = 3600.0

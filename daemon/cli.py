@@ -8,7 +8,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from logfan.daemon.config import BrokerConfig, Config, SinkConfig, config_path, load_config
+from logfan.daemon.config.loader import BrokerConfig, Config, config_path, load_config
+from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.errors import ConfigError, EmitError, LogfanError
 
 
@@ -75,7 +76,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{config.path}: warning: {warning}")
     if not args.probe:
         return 0
-    from logfan.daemon.probe import probe  # noqa: PLC0415 - only --probe needs kombu
+    from logfan.daemon.ops.probe import probe  # noqa: PLC0415 - only --probe needs kombu
 
     failures = 0
     for what, problem in probe(config):
@@ -85,8 +86,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _secret_warnings(config: Config) -> list[str]:
-    from logfan.daemon.brokerurl import redact  # noqa: PLC0415
-    from logfan.daemon.secrets import readable_by_others  # noqa: PLC0415
+    from logfan.daemon.broker.credentials import readable_by_others  # noqa: PLC0415
+    from logfan.daemon.broker.url import redact  # noqa: PLC0415
 
     warnings = []
     if redact(config.broker.url) != config.broker.url and readable_by_others(config.path):
@@ -101,7 +102,7 @@ def _secret_warnings(config: Config) -> list[str]:
 
 
 def _cluster_warnings(config: Config) -> list[str]:
-    from logfan.daemon.brokerurl import node_urls  # noqa: PLC0415
+    from logfan.daemon.broker.url import node_urls  # noqa: PLC0415
 
     nodes = len(node_urls(config.broker.url))
     classic = [s.name for s in config.sinks if s.queue_type == "classic"]
@@ -115,8 +116,8 @@ def _cluster_warnings(config: Config) -> list[str]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from logfan.daemon.probe import status_rows  # noqa: PLC0415
-    from logfan.daemon.status import render_table  # noqa: PLC0415
+    from logfan.daemon.ops.probe import status_rows  # noqa: PLC0415
+    from logfan.daemon.ops.status import render_table  # noqa: PLC0415
 
     config = load_config(config_path(args.config))
     headers, rows, notes = status_rows(config)
@@ -127,8 +128,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _dead(args: argparse.Namespace) -> int:
-    from logfan.daemon import deadletter  # noqa: PLC0415 - emit and check stay light
-    from logfan.daemon.brokerurl import redact  # noqa: PLC0415
+    from logfan.daemon.broker.url import redact  # noqa: PLC0415
+    from logfan.daemon.consume import deadletter  # noqa: PLC0415 - emit and check stay light
     from logfan.sinks.template import Template, control_filter  # noqa: PLC0415
 
     config = load_config(config_path(args.config))
@@ -161,8 +162,8 @@ def _run(args: argparse.Namespace) -> int:
     early: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda n, _frame: early.append(n))
-    from logfan.daemon import logs  # noqa: PLC0415 - emit and check stay light
-    from logfan.daemon.supervisor import Supervisor  # noqa: PLC0415
+    from logfan.daemon.run import logs  # noqa: PLC0415 - emit and check stay light
+    from logfan.daemon.run.supervisor import Supervisor  # noqa: PLC0415
 
     json_output = {"auto": None, "json": True, "console": False}[args.log_format]
     log_options = {"json_output": json_output, "level": args.log_level}
@@ -192,7 +193,7 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
     if overrides:
         from dataclasses import replace  # noqa: PLC0415
 
-        from logfan.daemon.brokerurl import BrokerURLError, parse_broker_url  # noqa: PLC0415
+        from logfan.daemon.broker.url import BrokerURLError, parse_broker_url  # noqa: PLC0415
 
         try:
             parse_broker_url(overrides.get("url", broker.url))
@@ -203,8 +204,8 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
 
 
 def _emit(args: argparse.Namespace) -> int:
-    from logfan.daemon.emitter import Emitter  # noqa: PLC0415
-    from logfan.daemon.lines import DEFAULT_MAX_LINE_BYTES, LineReader, truncate_text  # noqa: PLC0415
+    from logfan.daemon.emit.emitter import Emitter  # noqa: PLC0415
+    from logfan.daemon.emit.reader import DEFAULT_MAX_LINE_BYTES, LineReader, truncate_text  # noqa: PLC0415
     from logfan.sinks.base import normalize_severity  # noqa: PLC0415
 
     severity = normalize_severity(args.severity)

@@ -133,7 +133,7 @@ class Options:
     ``finish()`` refuses keys nobody read, listing the valid ones.
     """
 
-    #: keys every sink accepts and the daemon reads itself (see logfan.daemon.config).
+    #: keys every sink accepts and the daemon reads itself (see logfan.daemon.config.sink).
     COMMON: ClassVar[frozenset[str]] = frozenset(
         {
             "type",

@@ -211,8 +211,8 @@ class Setup:
 
     def queue_depth(self, queue: str) -> int:
         """Messages ready in ``queue`` (the broker's own figure)."""
-        from logfan.daemon.broker import connect
-        from logfan.daemon.config import BrokerConfig
+        from logfan.daemon.broker.connection import connect
+        from logfan.daemon.config.loader import BrokerConfig
 
         with connect(BrokerConfig(url=self.url, exchange=self.exchange)) as conn:
             return int(conn.channel().queue_declare(queue=queue, passive=True).message_count)
@@ -224,8 +224,8 @@ class Setup:
     def publish_many(self, bodies: list[bytes], queue: str | None = None, **props: Any) -> None:
         """Publish each body as one message over one connection: to the exchange, or through
         the default exchange straight into ``queue``."""
-        from logfan.daemon.broker import connect
-        from logfan.daemon.config import BrokerConfig
+        from logfan.daemon.broker.connection import connect
+        from logfan.daemon.config.loader import BrokerConfig
 
         broker = BrokerConfig(url=self.url, exchange=self.exchange)
         exchange = Exchange(self.exchange, type="fanout", durable=False) if queue is None else ""

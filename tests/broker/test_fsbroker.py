@@ -1,4 +1,4 @@
-"""Tests for logfan.daemon.fsbroker, the embedded broker: real files, real processes."""
+"""The embedded broker (logfan.daemon.broker.spool): real files, real processes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.exceptions import ChannelError
 from logfan_testkit import wait_for
 
-from logfan.daemon.fsbroker import Transport
+from logfan.daemon.broker.spool.transport import Transport
 
 LOGS = Exchange("logs", type="fanout", durable=True)
 CONTENT_TYPE = "application/vnd.logfan.v1+json"
@@ -28,7 +28,7 @@ CONTENT_TYPE = "application/vnd.logfan.v1+json"
 PRELUDE = """
 import json, sys, time
 from kombu import Connection, Consumer, Exchange, Producer, Queue
-from logfan.daemon.fsbroker import Transport
+from logfan.daemon.broker.spool.transport import Transport
 conn = Connection(transport=Transport, transport_options={"root": sys.argv[1]})
 ex = Exchange("logs", type="fanout", durable=True)
 """
@@ -82,7 +82,7 @@ CRASHER = (
     + """
 import os, signal
 from pathlib import Path
-import logfan.daemon.fsbounds as fsbounds
+import logfan.daemon.broker.spool.bounds as fsbounds
 if sys.argv[4] == "before-copy":
     real_write = fsbounds._write_file
     def write_file(folder, *args):

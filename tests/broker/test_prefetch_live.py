@@ -17,9 +17,9 @@ from kombu import Connection, Exchange, Queue
 from kombu.messaging import Consumer, Producer
 from logfan_testkit import suffix
 
-from logfan.daemon.broker import connect
-from logfan.daemon.config import BrokerConfig
-from logfan.daemon.prefetch import PREFETCH_START, Prefetch
+from logfan.daemon.broker.connection import connect
+from logfan.daemon.config.loader import BrokerConfig
+from logfan.daemon.consume.prefetch import PREFETCH_START, Prefetch
 
 
 def handed(conn: Connection, got: list[Any], expected: int) -> int:

@@ -127,9 +127,9 @@ class TestConfirmWindow:
         How full the window gets depends on timing (py-amqp reads confirms already received
         whenever it publishes), so the test records when the emitter blocks for a confirm: only
         with WINDOW envelopes unconfirmed, never per envelope."""
-        from logfan.daemon.config import BrokerConfig
-        from logfan.daemon.emitter import WINDOW, Emitter
-        from logfan.daemon.sinkconfig import SinkConfig
+        from logfan.daemon.config.loader import BrokerConfig
+        from logfan.daemon.config.sink import SinkConfig
+        from logfan.daemon.emit.emitter import WINDOW, Emitter
 
         name = f"window-{suffix()}"
         exchange = f"logfan-test-{name}"

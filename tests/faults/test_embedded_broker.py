@@ -23,7 +23,7 @@ import pytest
 from kombu import Connection
 from logfan_testkit import LOGFAN, Daemon, read_lines, run_logfan, tally, wait_for, write_config
 
-from logfan.daemon.fsbroker import Transport
+from logfan.daemon.broker.spool.transport import Transport
 
 #: most lines the emitter promises per message (emitter.MAX_BATCH_LINES); a flood can get more
 #: today, as one 64 KiB read goes into one message whole (see the figure TestKillEmitter prints)

@@ -21,7 +21,7 @@ from logfan_testkit import read_lines, tail_f, wait_for
 
 from logfan.sinks.base import Options, Record, RetryableSinkError, SinkConfigError
 from logfan.sinks.file import FileSink
-from logfan.sinks.rotation import RotatePolicy, compress_file
+from logfan.sinks.file.rotation import RotatePolicy, compress_file
 
 #: the unprivileged group paired with `nobody` (Debian: nogroup; elsewhere: nobody).
 NOGROUP = "nogroup"

@@ -82,7 +82,7 @@ error = None
 try:
     if "log_events" in spec:  # the daemon's own logs, as under systemd
         import structlog
-        from logfan.daemon import logs
+        from logfan.daemon.run import logs
         os.environ["JOURNAL_STREAM"] = "8:1"
         logs.configure()
         for event in spec["log_events"]:
@@ -476,8 +476,8 @@ class TestHostileInput:
         import threading
         from collections.abc import Sequence
 
+        from logfan.daemon.emit.reader import LineReader, truncate_text
         from logfan.daemon.envelope import CONTENT_TYPE, decode, encode
-        from logfan.daemon.lines import LineReader, truncate_text
 
         read, write = os.pipe()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from logfan_testkit import run_logfan
 
-from logfan.daemon.config import config_path, load_config
+from logfan.daemon.config.loader import config_path, load_config
 from logfan.daemon.errors import ConfigError
 
 
@@ -49,7 +49,7 @@ class TestLoadConfig:
 
     def test_file_mode_written_in_octal_means_octal(self, tmp_path: Path) -> None:
         """``mode: 0600`` and ``mode: 600`` both mean 0o600 (plain YAML reads 600 as 0o1130)."""
-        from logfan.daemon.config import build_sink
+        from logfan.daemon.config.sink import build_sink
         from logfan.sinks.file import FileSink
 
         for written in ("0600", "600", '"0600"'):
@@ -293,7 +293,8 @@ class TestClusterSettings:
 
     def test_queue_type_scope_host_and_node_list(self, tmp_path: Path) -> None:
         """The broker default applies unless a sink overrides it; per-host queues carry the host."""
-        from logfan.daemon.broker import nodes, queue_arguments
+        from logfan.daemon.broker.connection import nodes
+        from logfan.daemon.broker.topology import queue_arguments
 
         path = tmp_path / "c.yaml"
         path.write_text(
@@ -385,8 +386,8 @@ class TestFlushInterval:
         first line has waited flush_interval, not when prefetch is reached."""
         from types import SimpleNamespace
 
-        from logfan.daemon.config import build_sink
-        from logfan.daemon.consumer import SinkConsumer
+        from logfan.daemon.config.sink import build_sink
+        from logfan.daemon.consume.consumer import SinkConsumer
 
         text = "broker: {prefetch: 10000}\nsinks:\n  a: {type: console, flush_interval: 0.25}\n"
         config = load_config(str(write(tmp_path, text)))

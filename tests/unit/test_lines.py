@@ -8,7 +8,7 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logfan.daemon.lines import LineReader, truncate_text, utf8_prefix
+from logfan.daemon.emit.reader import LineReader, truncate_text, utf8_prefix
 
 
 def read_all(data: bytes, max_line_bytes: int = 64 * 1024) -> tuple[list[str], int]:
@@ -79,7 +79,7 @@ class TestBatches:
 
     def test_batches_respect_line_and_byte_limits(self) -> None:
         """5,000 short lines and 60,000 empty ones: no batch over 1,000 lines or 256 KiB."""
-        from logfan.daemon.lines import MAX_BATCH_BYTES, MAX_BATCH_LINES
+        from logfan.daemon.emit.reader import MAX_BATCH_BYTES, MAX_BATCH_LINES
 
         for data in (
             b"".join(b"%d\n" % i for i in range(5000)),

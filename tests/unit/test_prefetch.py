@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from logfan.daemon.prefetch import PREFETCH_BYTES, PREFETCH_MIN, PREFETCH_START, Prefetch
+from logfan.daemon.consume.prefetch import PREFETCH_BYTES, PREFETCH_MIN, PREFETCH_START, Prefetch
 
 
 class Consumer:

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logfan.daemon.config import load_config
+from logfan.daemon.config.loader import load_config
 from logfan.daemon.envelope import CONTENT_TYPE, decode, encode
 from logfan.daemon.errors import ConfigError
 from logfan.sinks.base import Options, Record, SinkConfigError

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from logfan.daemon.worker import SinkWorker
+from logfan.daemon.run.worker import SinkWorker
 
 #: a status file older than this means the daemon is not running (it rewrites it every 2 s).
 STALE_AFTER = 10.0

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from logfan.daemon.registry import load_sink_class
-from logfan.daemon.yamlsource import Document
+from logfan.daemon.config.registry import load_sink_class
+from logfan.daemon.config.yamlsource import Document
 from logfan.sinks.base import Options, Sink, SinkConfigError
 
 SINK_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,100}\Z")

@@ -12,13 +12,15 @@ from typing import Any
 
 import structlog
 
-from logfan.daemon import broker, status
-from logfan.daemon.brokerurl import redact
-from logfan.daemon.config import Config, SinkConfig, load_config
+from logfan.daemon.broker import topology
+from logfan.daemon.broker.url import redact
+from logfan.daemon.config.loader import Config, load_config
+from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.errors import LogfanError
-from logfan.daemon.notify import Notifier
-from logfan.daemon.watch import ConfigWatcher
-from logfan.daemon.worker import SinkWorker
+from logfan.daemon.ops import status
+from logfan.daemon.run.configwatch import ConfigWatcher
+from logfan.daemon.run.notify import Notifier
+from logfan.daemon.run.worker import SinkWorker
 
 #: how long a graceful stop may take before the daemon exits anyway (systemd's default is 90 s).
 STOP_TIMEOUT = 8.0
@@ -261,7 +263,7 @@ class Supervisor:
 
     def _unbind(self, sink: SinkConfig) -> None:
         try:
-            broker.unbind(self.config.broker, sink)
+            topology.unbind(self.config.broker, sink)
         except Exception as exc:  # noqa: BLE001 - the reload itself succeeded; say what is left
             self.log.warning(
                 "removed sink's queue is still bound", queue=sink.queue, error=str(exc)

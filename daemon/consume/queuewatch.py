@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from logfan.daemon.consumer import SinkConsumer
+    from logfan.daemon.consume.consumer import SinkConsumer
 
 #: how often the queue's depth (and a bounded queue's drops) is read from the broker.
 QUEUE_CHECK = 2.0

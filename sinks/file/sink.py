@@ -10,8 +10,8 @@ import pwd
 from collections.abc import Callable, Sequence
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
-from logfan.sinks.namewatch import NameWatch
-from logfan.sinks.rotation import Rotator, rotate_option
+from logfan.sinks.file.namewatch import NameWatch
+from logfan.sinks.file.rotation import Rotator, rotate_option
 from logfan.sinks.template import CONTROL_POLICIES, render_lines, template_option
 
 DEFAULT_FORMAT = "{timestamp} {host} {tag}: {message}"

@@ -1,7 +1,7 @@
 """The ``syslog`` sink: each record as one RFC 5424 or RFC 3164 message over UDP, TCP, TLS or unix.
 
-The message itself is built by :mod:`logfan.sinks.syslog_format` (which says what the RFCs leave
-to the sender and what logfan chose), the socket is kept by :mod:`logfan.sinks.syslog_transport`.
+The message itself is built by :mod:`logfan.sinks.syslog.message` (which says what the RFCs leave
+to the sender and what logfan chose), the socket is kept by :mod:`logfan.sinks.syslog.transport`.
 This module reads the options and turns every socket or TLS failure into a
 :class:`RetryableSinkError` that says why, so the batch stays queued until the target is back.
 """
@@ -12,8 +12,8 @@ import ssl
 from collections.abc import Sequence
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
-from logfan.sinks.syslog_format import MessageBuilder, check_sd_id, header_field
-from logfan.sinks.syslog_transport import (
+from logfan.sinks.syslog.message import MessageBuilder, check_sd_id, header_field
+from logfan.sinks.syslog.transport import (
     ADDRESS_FORMS,
     Address,
     Transport,

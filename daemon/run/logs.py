@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from logfan.daemon.brokerurl import redact
+from logfan.daemon.broker.url import redact
 
 
 def _redact_values(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.json import dumps, loads
 
-from logfan.daemon.fsfiles import (
+from logfan.daemon.broker.spool.files import (
     _READY,
     _RELIST_FRACTION,
     _TMP,
@@ -34,7 +34,7 @@ from logfan.daemon.fsfiles import (
 )
 
 if TYPE_CHECKING:
-    from logfan.daemon.fsbroker import Transport
+    from logfan.daemon.broker.spool.transport import Transport
 
 
 @dataclass(frozen=True)

@@ -1,94 +1,15 @@
-"""Broker plumbing: a kombu connection for a URL, and the exchange and queues logfan declares."""
+"""What logfan declares on the broker: the fanout exchange, sink queues, dead-letter queues."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from kombu import Connection, Exchange, Queue
 
-from logfan.daemon.brokerurl import node_urls, parse_broker_url, redact
-from logfan.daemon.config import BrokerConfig, SinkConfig
-from logfan.daemon.sinkconfig import DELIVERY_LIMIT
-
-
-def connect(
-    broker: BrokerConfig,
-    *,
-    heartbeat: int | None = None,
-    transport_options: dict[str, Any] | None = None,
-    node: str | None = None,
-) -> Connection:
-    """A new (not yet connected) kombu connection; never shared between threads.
-
-    ``node`` picks one URL of a failover list (default: the first). Each node gets its own
-    TLS options, so its certificate is checked against its own host name.
-    """
-    parsed = parse_broker_url(broker.url)
-    options = dict(transport_options or {})
-    if parsed.embedded:
-        from logfan.daemon.fsbroker import Transport  # noqa: PLC0415 - amqp users never load it
-
-        options.update(root=parsed.spool, polling_interval=0.01)
-        return Connection(transport=Transport, transport_options=options)
-    url = (node or parsed.url.split(";")[0]).strip()
-    tls = url.startswith("amqps://")
-    return Connection(
-        url.replace("amqps://", "amqp://", 1) if tls else url,
-        heartbeat=broker.heartbeat if heartbeat is None else heartbeat,
-        connect_timeout=broker.connect_timeout,
-        transport_options=options,
-        password=broker.secrets.password(),
-        ssl=broker.secrets.ssl_options(urlsplit(url).hostname or "") if tls else False,
-    )
-
-
-def nodes(broker: BrokerConfig) -> list[str]:
-    """The broker's node URLs (a ``;``-separated failover list), in order."""
-    return node_urls(broker.url)
-
-
-#: per failover list, the node to try first: the one that last worked (module-wide, all threads).
-_preferred: dict[str, int] = {}
-
-
-def connected(broker: BrokerConfig, **kwargs: Any) -> Connection:
-    """``connect`` and establish the connection, trying each node of a failover list once.
-
-    logfan walks the list itself instead of leaving it to kombu, whose failover shares one TLS
-    option dict between nodes (the next node's certificate would be checked against the first
-    node's name). The node that worked is tried first next time.
-    """
-    urls = nodes(broker)
-    first = _preferred.get(broker.url, 0)
-    error: Exception = ConnectionError(f"no broker node in {broker.url!r}")
-    for i in range(len(urls)):
-        index = (first + i) % len(urls)
-        conn = connect(broker, node=urls[index], **kwargs)
-        try:
-            conn.ensure_connection(max_retries=0, timeout=broker.connect_timeout)
-        except Exception as exc:  # noqa: BLE001 - try the next node; the last error is raised
-            conn.release()
-            error = exc
-            continue
-        _preferred[broker.url] = index
-        return conn
-    _preferred[broker.url] = (first + 1) % len(urls)
-    raise error
-
-
-def describe(connection: Connection) -> str:
-    """Where ``connection`` goes, password hidden: an AMQP URL, or the embedded broker's spool."""
-    if is_embedded(connection):
-        root = (connection.transport_options or {}).get("root", "")
-        return f"filesystem://{root}"
-    return redact(connection.as_uri())
-
-
-def is_embedded(connection: Connection) -> bool:
-    """True for the embedded filesystem broker (acks one by one, no heartbeats)."""
-    return bool(connection.transport.driver_type == "filesystem")
+from logfan.daemon.broker.connection import connected
+from logfan.daemon.config.loader import BrokerConfig
+from logfan.daemon.config.sink import DELIVERY_LIMIT, SinkConfig
 
 
 def exchange(broker: BrokerConfig) -> Exchange:

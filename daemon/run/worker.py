@@ -31,10 +31,11 @@ from typing import Any
 
 import structlog
 
-from logfan.daemon import logs
-from logfan.daemon.config import BrokerConfig, SinkConfig, build_sink
-from logfan.daemon.consumer import SinkConsumer
-from logfan.daemon.stats import SinkStats
+from logfan.daemon.config.loader import BrokerConfig
+from logfan.daemon.config.sink import SinkConfig, build_sink
+from logfan.daemon.consume.consumer import SinkConsumer
+from logfan.daemon.consume.figures import SinkStats
+from logfan.daemon.run import logs
 
 __all__ = ["SinkWorker", "WorkerStats"]
 

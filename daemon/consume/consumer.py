@@ -10,15 +10,16 @@ from typing import Any
 import structlog
 from kombu.messaging import Consumer, Producer
 
-from logfan.daemon import broker
-from logfan.daemon.brokerurl import redact
-from logfan.daemon.config import BrokerConfig, SinkConfig
-from logfan.daemon.deadletter import publish_dead
+from logfan.daemon.broker import connection, topology
+from logfan.daemon.broker.url import redact
+from logfan.daemon.config.loader import BrokerConfig
+from logfan.daemon.config.sink import SinkConfig
+from logfan.daemon.consume.deadletter import publish_dead
+from logfan.daemon.consume.figures import SinkStats
+from logfan.daemon.consume.prefetch import Prefetch
+from logfan.daemon.consume.queuewatch import QueueWatch
+from logfan.daemon.emit.reader import truncate_text
 from logfan.daemon.envelope import decode_message, now_timestamp
-from logfan.daemon.lines import truncate_text
-from logfan.daemon.prefetch import Prefetch
-from logfan.daemon.queuewatch import QueueWatch
-from logfan.daemon.stats import SinkStats
 from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
 
 #: how long to wait for more messages before writing what has arrived.
@@ -121,20 +122,20 @@ class SinkConsumer(threading.Thread):
 
     def _session(self) -> None:
         options = {"confirm_publish": True}  # dead letters are confirmed before the ack
-        with broker.connected(self.broker_config, transport_options=options) as conn:
-            channel = broker.declare(
+        with connection.connected(self.broker_config, transport_options=options) as conn:
+            channel = topology.declare(
                 conn, self.broker_config, [self.sink_config], warn=self._warn_mismatch
             )
             consumer = Consumer(
                 channel,
-                queues=[broker.sink_queue(self.broker_config, self.sink_config)],
+                queues=[topology.sink_queue(self.broker_config, self.sink_config)],
                 on_message=self._on_message,
                 prefetch_count=self._prefetch.count,
                 no_ack=False,
                 auto_declare=False,
             )
             self._producer = Producer(channel)
-            self._embedded = broker.is_embedded(conn)
+            self._embedded = connection.is_embedded(conn)
             with consumer:
                 self._connected(conn)
                 self._try_open_sink()
@@ -150,7 +151,7 @@ class SinkConsumer(threading.Thread):
         if self.stats.state == "disconnected":
             self.stats.last_error = None  # the broker is back: its error is history
         self.stats.state = "retrying" if self._retry_at else "consuming"
-        url = broker.describe(conn)
+        url = connection.describe(conn)
         self.stats.node = url
         if self._down_since is None:
             self.log.info("consumer connected", url=url, queue=self.sink_config.queue)

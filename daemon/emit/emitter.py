@@ -21,9 +21,10 @@ from amqp.exceptions import AMQPError, MessageNacked
 from kombu.exceptions import KombuError
 from kombu.messaging import Producer
 
-from logfan.daemon import broker
-from logfan.daemon.brokerurl import redact
-from logfan.daemon.config import BrokerConfig, SinkConfig
+from logfan.daemon.broker import connection, topology
+from logfan.daemon.broker.url import redact
+from logfan.daemon.config.loader import BrokerConfig
+from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.envelope import CONTENT_TYPE, encode
 from logfan.daemon.errors import EmitError
 
@@ -78,12 +79,12 @@ class Emitter:
         self._say: Callable[[str], None] = say or (lambda text: print(text, file=sys.stderr))
 
     def _open(self) -> Any:
-        conn = broker.connected(self.broker_config)
+        conn = connection.connected(self.broker_config)
         try:
             # per-host sinks belong to their daemons' hosts: an emitter never declares them
             shared = [s for s in self.sinks if s.scope == "shared"]
-            channel = broker.declare(conn, self.broker_config, shared)
-            self._embedded = broker.is_embedded(conn)
+            channel = topology.declare(conn, self.broker_config, shared)
+            self._embedded = connection.is_embedded(conn)
             if self._embedded:
                 if not channel.get_table(self.broker_config.exchange):
                     self._returned = "no queue is bound to the exchange (no sink ever started)"
@@ -150,7 +151,7 @@ class Emitter:
         while True:
             try:
                 if self._conn is None:
-                    self._connected_to(broker.describe(self._open()))
+                    self._connected_to(connection.describe(self._open()))
                 while self._unsent:
                     self._publish(self._unsent[0])
                     self._unsent.popleft()

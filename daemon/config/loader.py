@@ -9,10 +9,10 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from logfan.daemon.brokerurl import BrokerURLError, parse_broker_url, redact
-from logfan.daemon.secrets import TLS_KEYS, BrokerSecrets
-from logfan.daemon.sinkconfig import QUEUE_TYPES, SinkConfig, build_sink, parse_sink
-from logfan.daemon.yamlsource import Document, load_yaml
+from logfan.daemon.broker.credentials import TLS_KEYS, BrokerSecrets
+from logfan.daemon.broker.url import BrokerURLError, parse_broker_url, redact
+from logfan.daemon.config.sink import QUEUE_TYPES, SinkConfig, build_sink, parse_sink
+from logfan.daemon.config.yamlsource import Document, load_yaml
 
 __all__ = ["BrokerConfig", "Config", "DaemonConfig", "SinkConfig", "build_sink", "load_config"]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from logfan.daemon import broker
-from logfan.daemon.brokerurl import redact
-from logfan.daemon.config import Config, build_sink
-from logfan.daemon.status import read_status_file
+from logfan.daemon.broker import connection, topology
+from logfan.daemon.broker.url import redact
+from logfan.daemon.config.loader import Config
+from logfan.daemon.config.sink import build_sink
+from logfan.daemon.ops.status import read_status_file
 
 
 def _reason(exc: BaseException) -> str:
@@ -20,8 +21,8 @@ def probe(config: Config) -> list[tuple[str, str | None]]:
     results: list[tuple[str, str | None]] = []
     url = redact(config.broker.url)
     try:
-        with broker.connected(config.broker) as conn:
-            broker.declare(conn, config.broker, [])
+        with connection.connected(config.broker) as conn:
+            topology.declare(conn, config.broker, [])
         results.append((f"broker {url}", None))
     except Exception as exc:  # noqa: BLE001 - any failure is the answer to the probe
         results.append((f"broker {url}", _reason(exc)))
@@ -57,8 +58,8 @@ def status_rows(config: Config) -> tuple[list[str], list[list[str]], list[str]]:
     notes = [] if daemon else [f"daemon: not running (no fresh {config.daemon.status_file})"]
     depths: dict[str, tuple[str, str, str]] = {}
     try:
-        with broker.connected(config.broker) as conn:
-            embedded = broker.is_embedded(conn)
+        with connection.connected(config.broker) as conn:
+            embedded = connection.is_embedded(conn)
             for sink in config.sinks:
                 try:
                     queued, consumers = _depths(conn.channel(), sink.queue)

@@ -8,8 +8,9 @@ from typing import Any
 
 from kombu.messaging import Producer
 
-from logfan.daemon import broker
-from logfan.daemon.config import BrokerConfig, SinkConfig
+from logfan.daemon.broker import connection, topology
+from logfan.daemon.config.loader import BrokerConfig
+from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.envelope import CONTENT_TYPE, decode_message, encode
 from logfan.sinks.base import Record
 
@@ -56,7 +57,7 @@ def reason_of(message: Any) -> str:
 
 
 def _drain(channel: Any, sink: SinkConfig, limit: int | None) -> Iterator[Any]:
-    queue = broker.dead_queue(sink).bind(channel)
+    queue = topology.dead_queue(sink).bind(channel)
     taken = 0
     while limit is None or taken < limit:
         message = queue.get(no_ack=False)
@@ -71,8 +72,8 @@ def list_dead(
 ) -> list[tuple[Record, str]]:
     """The dead-lettered lines of ``sink`` with their reasons; nothing is removed."""
     out: list[tuple[Record, str]] = []
-    with broker.connected(broker_config) as conn:
-        channel = broker.declare(conn, broker_config, [sink])
+    with connection.connected(broker_config) as conn:
+        channel = topology.declare(conn, broker_config, [sink])
         for message in _drain(channel, sink, limit):
             reason = reason_of(message)
             records = decode_message(message)
@@ -98,8 +99,8 @@ def replay_dead(broker_config: BrokerConfig, sink: SinkConfig, limit: int | None
     dead-letter queue, so a crash in between duplicates a line, never loses it.
     """
     lines = 0
-    with broker.connected(broker_config, transport_options={"confirm_publish": True}) as conn:
-        channel = broker.declare(conn, broker_config, [sink])
+    with connection.connected(broker_config, transport_options={"confirm_publish": True}) as conn:
+        channel = topology.declare(conn, broker_config, [sink])
         producer = Producer(channel)
         for message in _drain(channel, sink, limit):
             headers = {
