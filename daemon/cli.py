@@ -8,6 +8,14 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from logfan.daemon.broker.credentials import readable_by_others
+from logfan.daemon.broker.url import (
+    BrokerURLError,
+    has_password,
+    node_urls,
+    parse_broker_url,
+    redact,
+)
 from logfan.daemon.config.loader import BrokerConfig, Config, config_path, load_config
 from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.errors import ConfigError, EmitError, LogfanError
@@ -86,24 +94,19 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _secret_warnings(config: Config) -> list[str]:
-    from logfan.daemon.broker.credentials import readable_by_others  # noqa: PLC0415
-    from logfan.daemon.broker.url import redact  # noqa: PLC0415
-
     warnings = []
-    if redact(config.broker.url) != config.broker.url and readable_by_others(config.path):
+    if has_password(config.broker.url) and readable_by_others(config.path):
         warnings.append(
             "the broker URL holds a password and this file is readable by other users: "
             f"chmod o-r {config.path}, or move the password to broker.password_file"
         )
-    secret_file = config.broker.secrets.password_file
+    secret_file = config.broker.credentials.password_file
     if secret_file and readable_by_others(secret_file):
         warnings.append(f"broker.password_file {secret_file} is readable by other users")
     return warnings
 
 
 def _cluster_warnings(config: Config) -> list[str]:
-    from logfan.daemon.broker.url import node_urls  # noqa: PLC0415
-
     nodes = len(node_urls(config.broker.url))
     classic = [s.name for s in config.sinks if s.queue_type == "classic"]
     if nodes > 1 and classic:
@@ -128,7 +131,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _dead(args: argparse.Namespace) -> int:
-    from logfan.daemon.broker.url import redact  # noqa: PLC0415
     from logfan.daemon.consume import deadletter  # noqa: PLC0415 - emit and check stay light
     from logfan.sinks.template import Template, control_filter  # noqa: PLC0415
 
@@ -182,7 +184,7 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
     overrides = {}
     if args.url:
         overrides["url"] = args.url
-        if "://" in args.url and args.url.split("://", 1)[1].split("@", 1)[0].count(":"):
+        if has_password(args.url):
             print(
                 "logfan emit: warning: a password in --url is visible to every user in the "
                 "process list; put it in a config with broker.password_env or password_file",
@@ -192,8 +194,6 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
         overrides["exchange"] = args.exchange
     if overrides:
         from dataclasses import replace  # noqa: PLC0415
-
-        from logfan.daemon.broker.url import BrokerURLError, parse_broker_url  # noqa: PLC0415
 
         try:
             parse_broker_url(overrides.get("url", broker.url))
@@ -205,8 +205,9 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
 
 def _emit(args: argparse.Namespace) -> int:
     from logfan.daemon.emit.emitter import Emitter  # noqa: PLC0415
-    from logfan.daemon.emit.reader import DEFAULT_MAX_LINE_BYTES, LineReader, truncate_text  # noqa: PLC0415
+    from logfan.daemon.emit.reader import LineReader  # noqa: PLC0415
     from logfan.sinks.base import normalize_severity  # noqa: PLC0415
+    from logfan.sinks.truncation import MAX_LINE_BYTES, truncate_text  # noqa: PLC0415
 
     severity = normalize_severity(args.severity)
     if severity is None:
@@ -214,7 +215,7 @@ def _emit(args: argparse.Namespace) -> int:
             f"-p: unknown severity {args.severity!r}; use emerg, alert, crit, err, warning, "
             "notice, info, debug or 0-7"
         )
-    max_line = args.max_line_bytes or DEFAULT_MAX_LINE_BYTES
+    max_line = args.max_line_bytes or MAX_LINE_BYTES
     if max_line < 64:
         raise LogfanError(f"--max-line-bytes: expected at least 64, got {max_line}")
     if args.retry_for < 0:

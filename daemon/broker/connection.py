@@ -37,8 +37,8 @@ def connect(
         heartbeat=broker.heartbeat if heartbeat is None else heartbeat,
         connect_timeout=broker.connect_timeout,
         transport_options=options,
-        password=broker.secrets.password(),
-        ssl=broker.secrets.ssl_options(urlsplit(url).hostname or "") if tls else False,
+        password=broker.credentials.password(),
+        ssl=broker.credentials.ssl_options(urlsplit(url).hostname or "") if tls else False,
     )
 
 

@@ -10,11 +10,9 @@ from typing import Any
 
 from logfan.daemon.errors import LogfanError
 
-TLS_KEYS = ("ca_file", "cert_file", "key_file", "server_name", "verify")
-
 
 @dataclasses.dataclass(frozen=True)
-class BrokerSecrets:
+class BrokerCredentials:
     """Where the broker password comes from, and how TLS is checked (``amqps://``)."""
 
     password_file: str | None = None

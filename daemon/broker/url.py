@@ -29,6 +29,11 @@ def redact(url: str) -> str:
     return _PASSWORD.sub(r"\g<pre>***\g<post>", url)
 
 
+def has_password(url: str) -> bool:
+    """Whether any node URL of ``url`` carries a password (``amqp://user:PASSWORD@host``)."""
+    return redact(url) != url
+
+
 def parse_broker_url(url: str) -> BrokerURL:
     """Check ``url`` and return what it names; ``BrokerURLError`` says what would be valid."""
     valid = "amqp://USER:PASS@HOST:PORT/VHOST, amqps://..., or filesystem:///DIR"

@@ -6,34 +6,19 @@ import dataclasses
 import os
 import re
 import socket
-from collections.abc import Mapping
-from typing import Any
 
-from logfan.daemon.broker.credentials import TLS_KEYS, BrokerSecrets
-from logfan.daemon.broker.url import BrokerURLError, parse_broker_url, redact
-from logfan.daemon.config.sink import QUEUE_TYPES, SinkConfig, build_sink, parse_sink
-from logfan.daemon.config.yamlsource import Document, load_yaml
+from logfan.daemon.broker.credentials import BrokerCredentials
+from logfan.daemon.broker.url import BrokerURLError, has_password, parse_broker_url
+from logfan.daemon.config.sink import QUEUE_TYPES, SinkConfig, parse_sink
+from logfan.daemon.config.yamlsource import load_yaml
+from logfan.sinks.options import OptionError, OptionReader
 
-__all__ = ["BrokerConfig", "Config", "DaemonConfig", "SinkConfig", "build_sink", "load_config"]
+__all__ = ["BrokerConfig", "Config", "DaemonConfig", "config_path", "load_config"]
 
 DEFAULT_PATH = "/etc/logfan/logfan.yaml"
 DEFAULT_URL = "filesystem:///var/lib/logfan/spool"
 EXCHANGE_NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,200}\Z")
-TOP_KEYS = ("broker", "sinks", "daemon")
-DEFAULT_STATUS_FILE = "/run/logfan/status.json"
-BROKER_KEYS = (
-    "url",
-    "exchange",
-    "exchange_durable",
-    "heartbeat",
-    "prefetch",
-    "connect_timeout",
-    "password_file",
-    "password_env",
-    "tls",
-    "queue_type",
-)
-DAEMON_KEYS = ("status_file", "host")
+HOST_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +33,7 @@ class BrokerConfig:
     connect_timeout: float = 5.0
     #: the sinks' default queue type: ``quorum`` in a RabbitMQ cluster.
     queue_type: str = "classic"
-    secrets: BrokerSecrets = dataclasses.field(default_factory=BrokerSecrets)
+    credentials: BrokerCredentials = dataclasses.field(default_factory=BrokerCredentials)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +41,7 @@ class DaemonConfig:
     """The daemon's own settings."""
 
     #: where `logfan run` keeps its figures for `logfan status` (rewritten every 2 s).
-    status_file: str = DEFAULT_STATUS_FILE
+    status_file: str = "/run/logfan/status.json"
     #: this daemon's name in ``per-host`` queue names (default: the short host name).
     host: str = dataclasses.field(default_factory=lambda: socket.gethostname().split(".")[0])
 
@@ -76,125 +61,21 @@ def config_path(cli_path: str | None) -> str:
     return cli_path or os.environ.get("LOGFAN_CONFIG") or DEFAULT_PATH
 
 
-def _unknown_keys(
-    doc: Document, key: tuple[str, ...], values: Mapping[str, Any], valid: tuple[str, ...]
-) -> None:
-    for k in values:
-        if k not in valid:
-            raise doc.error((*key, k), f"unknown key; valid keys are: {', '.join(valid)}")
-
-
-def _number(doc: Document, raw: Mapping[str, Any], key: str, default: float, minimum: float) -> Any:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise doc.error(
-            ("broker", key), f"expected a number of at least {minimum:g}, got {value!r}"
-        )
-    return value
-
-
-def _broker(doc: Document, raw: Any) -> BrokerConfig:
-    if raw is None:
-        return BrokerConfig()
-    if not isinstance(raw, dict):
-        raise doc.error(("broker",), f"expected a mapping with keys {', '.join(BROKER_KEYS)}")
-    _unknown_keys(doc, ("broker",), raw, BROKER_KEYS)
-    url = raw.get("url", DEFAULT_URL)
-    if isinstance(url, list) and url and all(isinstance(u, str) and u for u in url):
-        url = ";".join(url)  # several nodes of a cluster: kombu fails over between them
-    if not isinstance(url, str):
-        raise doc.error(("broker", "url"), f"expected a URL or a list of node URLs, got {url!r}")
-    try:
-        parse_broker_url(url)
-    except BrokerURLError as exc:
-        raise doc.error(("broker", "url"), str(exc)) from None
-    exchange = raw.get("exchange", "logs")
-    if not isinstance(exchange, str) or not EXCHANGE_NAME.match(exchange):
-        raise doc.error(
-            ("broker", "exchange"),
-            f"expected a name of letters, digits, '.', '_' or '-', got {exchange!r}",
-        )
-    durable = raw.get("exchange_durable", False)
-    if not isinstance(durable, bool):
-        raise doc.error(("broker", "exchange_durable"), f"expected true or false, got {durable!r}")
-    heartbeat = int(_number(doc, raw, "heartbeat", 30, 0))
-    if 0 < heartbeat < 10:
-        raise doc.error(
-            ("broker", "heartbeat"),
-            f"expected 0 (off) or at least 10 seconds, got {heartbeat}: shorter ones drop "
-            "healthy connections",
-        )
-    return BrokerConfig(
-        url=url,
-        exchange=exchange,
-        exchange_durable=durable,
-        heartbeat=heartbeat,
-        prefetch=int(_number(doc, raw, "prefetch", 100, 1)),
-        connect_timeout=float(_number(doc, raw, "connect_timeout", 5.0, 0.1)),
-        queue_type=_queue_type(doc, raw.get("queue_type", "classic")),
-        secrets=_secrets(doc, raw),
-    )
-
-
-def _queue_type(doc: Document, value: Any) -> str:
-    if value not in QUEUE_TYPES:
-        raise doc.error(
-            ("broker", "queue_type"), f"expected one of {', '.join(QUEUE_TYPES)}; got {value!r}"
-        )
-    return str(value)
-
-
-def _optional_str(doc: Document, key: tuple[str, ...], value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and value):
-        return value
-    raise doc.error(key, f"expected a non-empty string, got {value!r}")
-
-
-def _secrets(doc: Document, raw: dict[str, Any]) -> BrokerSecrets:
-    password_file = _optional_str(doc, ("broker", "password_file"), raw.get("password_file"))
-    password_env = _optional_str(doc, ("broker", "password_env"), raw.get("password_env"))
-    if password_file and password_env:
-        raise doc.error(("broker", "password_env"), "give password_file or password_env, not both")
-    if (password_file or password_env) and redact(str(raw.get("url", ""))) != raw.get("url"):
-        raise doc.error(
-            ("broker", "url"), "the URL holds a password too: give it in one place only"
-        )
-    tls = raw.get("tls") or {}
-    if not isinstance(tls, dict):
-        raise doc.error(("broker", "tls"), f"expected a mapping with keys {', '.join(TLS_KEYS)}")
-    _unknown_keys(doc, ("broker", "tls"), tls, TLS_KEYS)
-    verify = tls.get("verify", True)
-    if not isinstance(verify, bool):
-        raise doc.error(("broker", "tls", "verify"), f"expected true or false, got {verify!r}")
-    files = {k: _optional_str(doc, ("broker", "tls", k), tls.get(k)) for k in TLS_KEYS[:4]}
-    for k in ("ca_file", "cert_file", "key_file"):
-        if files[k] and not os.path.isfile(str(files[k])):
-            raise doc.error(("broker", "tls", k), f"no such file: {files[k]}")
-    if bool(files["cert_file"]) != bool(files["key_file"]):
-        raise doc.error(("broker", "tls"), "a client certificate needs both cert_file and key_file")
-    return BrokerSecrets(
-        password_file=password_file,
-        password_env=password_env,
-        ca_file=files["ca_file"],
-        cert_file=files["cert_file"],
-        key_file=files["key_file"],
-        server_name=files["server_name"],
-        verify=verify,
-    )
-
-
 def load_config(path: str) -> Config:
     """Read and validate ``path``, building each sink once so its options are checked too."""
     doc = load_yaml(path)
-    root = doc.value
-    if not isinstance(root, dict):
+    if not isinstance(doc.value, dict):
         raise doc.error((), "expected a mapping with the keys 'broker' and 'sinks'")
-    _unknown_keys(doc, (), root, TOP_KEYS)
-    broker = _broker(doc, root.get("broker"))
-    sinks_raw = root.get("sinks")
+    root = OptionReader(doc.value)
+    try:
+        broker = _broker(root.section("broker", example="{url: amqp://HOST//}"))
+        daemon = _daemon(root.section("daemon", example="{host: web1}"))
+        sinks_raw = root.get_raw("sinks")
+        root.finish()
+    except OptionError as exc:
+        raise doc.error(tuple(exc.key.split(".")) if exc.key else (), exc.reason) from None
     if not isinstance(sinks_raw, dict) or not sinks_raw:
         raise doc.error(("sinks",), "expected a mapping of at least one named sink")
-    daemon = _daemon(doc, root.get("daemon"))
     sinks = tuple(
         parse_sink(doc, str(name), raw, queue_type=broker.queue_type, host=daemon.host)
         for name, raw in sinks_raw.items()
@@ -202,16 +83,82 @@ def load_config(path: str) -> Config:
     return Config(path=path, broker=broker, sinks=sinks, daemon=daemon)
 
 
-def _daemon(doc: Document, raw: Any) -> DaemonConfig:
-    if raw is None:
+def _broker(section: OptionReader | None) -> BrokerConfig:
+    default = BrokerConfig()
+    if section is None:
+        return default
+    url = section.get_raw("url", default.url)
+    if isinstance(url, list) and url and all(isinstance(u, str) and u for u in url):
+        url = ";".join(url)  # several nodes of a cluster: logfan fails over between them
+    if not isinstance(url, str):
+        raise section.error("url", f"expected a URL or a list of node URLs, got {url!r}")
+    try:
+        parse_broker_url(url)
+    except BrokerURLError as exc:
+        raise section.error("url", str(exc)) from None
+    exchange = section.get_str("exchange", default.exchange)
+    if not EXCHANGE_NAME.match(exchange):
+        raise section.error(
+            "exchange", f"expected a name of letters, digits, '.', '_' or '-', got {exchange!r}"
+        )
+    heartbeat = section.get_int("heartbeat", default.heartbeat, minimum=0)
+    if 0 < heartbeat < 10:
+        raise section.error(
+            "heartbeat",
+            f"expected 0 (off) or at least 10 seconds, got {heartbeat}: shorter ones drop "
+            "healthy connections",
+        )
+    config = BrokerConfig(
+        url=url,
+        exchange=exchange,
+        exchange_durable=section.get_bool("exchange_durable", default.exchange_durable),
+        heartbeat=heartbeat,
+        prefetch=section.get_int("prefetch", default.prefetch, minimum=1),
+        connect_timeout=section.get_float("connect_timeout", default.connect_timeout, minimum=0.1),
+        queue_type=section.get_choice("queue_type", QUEUE_TYPES, default.queue_type),
+        credentials=_credentials(section, url),
+    )
+    section.finish()
+    return config
+
+
+def _credentials(section: OptionReader, url: str) -> BrokerCredentials:
+    password_file = section.get_str("password_file", None)
+    password_env = section.get_str("password_env", None)
+    if password_file and password_env:
+        raise section.error("password_env", "give password_file or password_env, not both")
+    if (password_file or password_env) and has_password(url):
+        raise section.error("url", "the URL holds a password too: give it in one place only")
+    tls = section.section("tls", example="{ca_file: /etc/logfan/ca.pem}")
+    if tls is None:
+        return BrokerCredentials(password_file=password_file, password_env=password_env)
+    files = {k: tls.get_str(k, None) for k in ("ca_file", "cert_file", "key_file")}
+    for key, file in files.items():
+        if file and not os.path.isfile(file):
+            raise tls.error(key, f"no such file: {file}")
+    if bool(files["cert_file"]) != bool(files["key_file"]):
+        raise tls.error(None, "a client certificate needs both cert_file and key_file")
+    credentials = BrokerCredentials(
+        password_file=password_file,
+        password_env=password_env,
+        server_name=tls.get_str("server_name", None),
+        verify=tls.get_bool("verify", True),
+        **files,
+    )
+    tls.finish()
+    return credentials
+
+
+def _daemon(section: OptionReader | None) -> DaemonConfig:
+    if section is None:
         return DaemonConfig()
-    if not isinstance(raw, dict):
-        raise doc.error(("daemon",), f"expected a mapping with keys {', '.join(DAEMON_KEYS)}")
-    _unknown_keys(doc, ("daemon",), raw, DAEMON_KEYS)
-    status_file = raw.get("status_file", DEFAULT_STATUS_FILE)
-    if not isinstance(status_file, str) or not status_file:
-        raise doc.error(("daemon", "status_file"), f"expected a file path, got {status_file!r}")
-    host = raw.get("host", DaemonConfig().host)
-    if not isinstance(host, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", host):
-        raise doc.error(("daemon", "host"), f"expected letters, digits, '_' or '-', got {host!r}")
-    return DaemonConfig(status_file=os.path.abspath(status_file), host=host)
+    status_file = section.get_str("status_file", DaemonConfig.status_file)
+    host = section.get_raw("host")
+    if host is None:
+        config = DaemonConfig(status_file=os.path.abspath(status_file))
+    elif isinstance(host, str) and HOST_NAME.match(host):
+        config = DaemonConfig(status_file=os.path.abspath(status_file), host=host)
+    else:
+        raise section.error("host", f"expected letters, digits, '_' or '-', got {host!r}")
+    section.finish()
+    return config

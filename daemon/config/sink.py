@@ -10,15 +10,14 @@ from typing import Any
 from logfan.daemon.config.registry import load_sink_class
 from logfan.daemon.config.yamlsource import Document
 from logfan.sinks.base import Options, Sink, SinkConfigError
+from logfan.sinks.options import parse_size
+from logfan.sinks.truncation import MAX_LINE_BYTES
 
 SINK_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,100}\Z")
 QUEUE_TYPES = ("classic", "quorum")
 SCOPES = ("shared", "per-host")
 #: a quorum queue dead-letters a message redelivered this often (a line that kills consumers).
 DELIVERY_LIMIT = 20
-
-_SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
-_UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
 #: default ``flush_interval`` (seconds)
 FLUSH_INTERVAL = 0.2
 
@@ -38,7 +37,7 @@ class SinkConfig:
     max_queue: int | None = None
     max_queue_bytes: int | None = None
     #: longest message handed to the sink, in UTF-8 bytes; longer ones are cut with a marker.
-    max_line_bytes: int = 64 * 1024
+    max_line_bytes: int = MAX_LINE_BYTES
     #: seconds a received line may wait for its batch to fill before the batch is written anyway
     #: (a batch is also written as soon as nothing more arrives within 2 ms, or when it is full).
     flush_interval: float = FLUSH_INTERVAL
@@ -63,37 +62,24 @@ class SinkConfig:
         return f"{self.queue}.dead"
 
 
-def _max_queue(doc: Document, key: tuple[str, ...], value: Any) -> tuple[int | None, int | None]:
+#: a sink's settings when its entry gives only ``type``: the defaults, defined once above.
+_DEFAULT = SinkConfig("", "", {})
+
+
+def _max_queue(options: Options) -> tuple[int | None, int | None]:
     """``max_queue: 100000`` (messages) or ``max_queue: 512MiB`` (bytes); None: unbounded."""
+    value = options.get_raw("max_queue")
     if value is None:
         return None, None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return int(value), None
-    match = _SIZE.match(value) if isinstance(value, str) else None
-    if match and int(match.group(1)) >= 1:
-        return None, int(match.group(1)) * _UNITS[match.group(2)]
-    raise doc.error(
-        (*key, "max_queue"),
-        f"expected a number of messages (100000) or a size (512MiB, 1GB), got {value!r}",
-    )
-
-
-def _whole(doc: Document, key: tuple[str, ...], value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise doc.error(key, f"expected a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _seconds(doc: Document, key: tuple[str, ...], value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
-        raise doc.error(key, f"expected seconds, more than 0 and at most 3600, got {value!r}")
-    return float(value)
-
-
-def _choice(doc: Document, key: tuple[str, ...], value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise doc.error(key, f"expected one of {', '.join(choices)}; got {value!r}")
-    return str(value)
+    size = parse_size(value)
+    if size is None or size < 1:
+        raise options.error(
+            "max_queue",
+            f"expected a number of messages (100000) or a size (512MiB, 1GB), got {value!r}",
+        )
+    return None, size
 
 
 def parse_sink(doc: Document, name: str, raw: Any, *, queue_type: str, host: str) -> SinkConfig:
@@ -106,26 +92,23 @@ def parse_sink(doc: Document, name: str, raw: Any, *, queue_type: str, host: str
     type_name = raw.get("type")
     if not isinstance(type_name, str):
         raise doc.error((*key, "type"), "every sink needs a 'type' (a sink type name)")
-    max_queue, max_queue_bytes = _max_queue(doc, key, raw.get("max_queue"))
-    sink_config = SinkConfig(
-        name,
-        type_name,
-        raw,
-        doc.line(key),
-        max_retries=_whole(doc, (*key, "max_retries"), raw.get("max_retries", 5), 1),
-        max_queue=max_queue,
-        max_queue_bytes=max_queue_bytes,
-        max_line_bytes=_whole(doc, (*key, "max_line_bytes"), raw.get("max_line_bytes", 65536), 64),
-        flush_interval=_seconds(
-            doc, (*key, "flush_interval"), raw.get("flush_interval", FLUSH_INTERVAL)
-        ),
-        queue_type=_choice(
-            doc, (*key, "queue_type"), raw.get("queue_type", queue_type), QUEUE_TYPES
-        ),
-        scope=_choice(doc, (*key, "scope"), raw.get("scope", "shared"), SCOPES),
-        host=host,
-    )
+    options = Options(name, raw)
     try:
+        max_queue, max_queue_bytes = _max_queue(options)
+        sink_config = SinkConfig(
+            name,
+            type_name,
+            raw,
+            doc.line(key),
+            max_retries=options.get_int("max_retries", _DEFAULT.max_retries, minimum=1),
+            max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
+            max_line_bytes=options.get_int("max_line_bytes", _DEFAULT.max_line_bytes, minimum=64),
+            flush_interval=options.get_seconds("flush_interval", _DEFAULT.flush_interval),
+            queue_type=options.get_choice("queue_type", QUEUE_TYPES, queue_type),
+            scope=options.get_choice("scope", SCOPES, _DEFAULT.scope),
+            host=host,
+        )
         build_sink(sink_config)
     except LookupError as exc:
         raise doc.error((*key, "type"), str(exc)) from None

@@ -18,9 +18,9 @@ from logfan.daemon.consume.deadletter import publish_dead
 from logfan.daemon.consume.figures import SinkStats
 from logfan.daemon.consume.prefetch import Prefetch
 from logfan.daemon.consume.queuewatch import QueueWatch
-from logfan.daemon.emit.reader import truncate_text
 from logfan.daemon.envelope import decode_message, now_timestamp
 from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
+from logfan.sinks.truncation import truncate_text
 
 #: how long to wait for more messages before writing what has arrived.
 LINGER = 0.002

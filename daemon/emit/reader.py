@@ -7,57 +7,13 @@ import select
 from collections.abc import Iterator
 
 from logfan.daemon.envelope import now_timestamp
+from logfan.sinks.truncation import MAX_LINE_BYTES, fit, marker
 
-#: longest line kept whole, in bytes (UTF-8); longer ones are cut with a visible marker.
-DEFAULT_MAX_LINE_BYTES = 64 * 1024
 MAX_BATCH_LINES = 1000
 MAX_BATCH_BYTES = 256 * 1024
 #: how long to wait for more input before sending what has been read (a typed line goes at once).
 LINGER = 0.005
 READ_SIZE = 64 * 1024
-
-
-def utf8_prefix(data: bytes, limit: int) -> bytes:
-    """The longest prefix of ``data`` within ``limit`` bytes that ends on a character boundary."""
-    if len(data) <= limit:
-        return data
-    end = limit
-    while end > 0 and data[end] & 0xC0 == 0x80:  # data[end] continues a character: step back
-        end -= 1
-    return data[:end]
-
-
-def marker(cut: int) -> str:
-    """What replaces the end of a truncated line."""
-    return f"...[truncated {cut} bytes]"
-
-
-def fit(data: bytes, total: int, limit: int) -> tuple[bytes, int]:
-    """Cut a line of ``total`` bytes, of which ``data`` is the start, to ``limit`` bytes
-    *including* the marker; returns the kept bytes (whole characters) and the bytes cut."""
-    room = limit - len(marker(total))
-    while True:
-        kept = utf8_prefix(data, max(room, 0))
-        cut = total - len(kept)
-        needed = len(kept) + len(marker(cut))
-        if needed <= limit or room <= 0:
-            return kept, cut
-        room -= needed - limit  # the marker grew (more digits than guessed): keep less
-
-
-def truncate_text(text: str, limit: int) -> tuple[str, int]:
-    """``text`` cut to at most ``limit`` UTF-8 bytes, marker included, and the bytes cut.
-
-    The marker fits inside the limit, so a line cut once (by the emitter) is never cut again
-    (by a sink with the same limit).
-    """
-    if len(text) <= limit // 4:  # no character is longer than 4 bytes: surely short enough
-        return text, 0
-    data = text.encode("utf-8", "surrogateescape")
-    if len(data) <= limit:
-        return text, 0
-    kept, cut = fit(data, len(data), limit)
-    return kept.decode("utf-8", "surrogateescape") + marker(cut), cut
 
 
 class LineReader:
@@ -71,7 +27,7 @@ class LineReader:
     bounded whatever the input. ``truncated`` counts the lines cut.
     """
 
-    def __init__(self, fd: int, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+    def __init__(self, fd: int, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.fd = fd
         self.max_line_bytes = max_line_bytes
         self.truncated = 0

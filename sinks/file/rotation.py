@@ -6,23 +6,18 @@ import contextlib
 import dataclasses
 import gzip
 import os
-import re
 import shutil
 import threading
-from collections.abc import Mapping
-from typing import Any
 
 from logfan.sinks.base import Options
+from logfan.sinks.disk import fsync_dir
 
 __all__ = ["MAX_KEEP", "RotatePolicy", "Rotator", "compress_file", "rotate_option"]
 
 #: the most rotated files ``keep`` may ask for.
 MAX_KEEP = 1000
 DEFAULT_KEEP = 5
-ROTATE_KEYS = ("max_bytes", "keep", "compress")
 EXAMPLE = "{max_bytes: 100MiB, keep: 5, compress: true}"
-_SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
-_UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -35,37 +30,20 @@ class RotatePolicy:
     compress: bool = False
 
 
-def _size(options: Options, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return int(value)
-    match = _SIZE.match(value) if isinstance(value, str) else None
-    if match and int(match[1]) * _UNITS[match[2]] >= 1:
-        return int(match[1]) * _UNITS[match[2]]
-    reason = f"expected a size like 100MiB, 1GB or a number of bytes, got {value!r}"
-    raise options.error("rotate.max_bytes", reason)
-
-
 def rotate_option(options: Options) -> RotatePolicy | None:
     """Read and check ``rotate`` (absent: no built-in rotation)."""
-    raw = options.get_raw("rotate")
-    if raw is None:
+    rotate = options.section("rotate", example=EXAMPLE)
+    if rotate is None:
         return None
-    if not isinstance(raw, Mapping):
-        raise options.error("rotate", f"expected a mapping like {EXAMPLE}, got {raw!r}")
-    unknown = sorted(str(k) for k in raw if k not in ROTATE_KEYS)
-    if unknown:
-        valid = ", ".join(ROTATE_KEYS)
-        raise options.error(f"rotate.{unknown[0]}", f"unknown option; valid options are: {valid}")
-    if "max_bytes" not in raw:
-        raise options.error("rotate.max_bytes", f"this option is required, as in {EXAMPLE}")
-    keep = raw.get("keep", DEFAULT_KEEP)
-    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MAX_KEEP:
-        reason = f"expected a whole number of rotated files from 1 to {MAX_KEEP}, got {keep!r}"
-        raise options.error("rotate.keep", reason)
-    compress = raw.get("compress", False)
-    if not isinstance(compress, bool):
-        raise options.error("rotate.compress", f"expected true or false, got {compress!r}")
-    return RotatePolicy(_size(options, raw["max_bytes"]), int(keep), compress)
+    policy = RotatePolicy(
+        max_bytes=rotate.get_size("max_bytes"),
+        keep=rotate.get_int(
+            "keep", DEFAULT_KEEP, minimum=1, maximum=MAX_KEEP, unit="rotated files"
+        ),
+        compress=rotate.get_bool("compress", False),
+    )
+    rotate.finish()
+    return policy
 
 
 def compress_file(src: str) -> str:
@@ -89,17 +67,9 @@ def compress_file(src: str) -> str:
             raw.flush()
             os.fsync(fd)
     os.rename(tmp, dst)
-    _fsync_dir(os.path.dirname(src))
+    fsync_dir(os.path.dirname(src))
     os.unlink(src)
     return dst
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Rotator:

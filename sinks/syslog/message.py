@@ -28,6 +28,7 @@ import socket
 
 from logfan.sinks.base import SEVERITIES, Record, normalize_severity
 from logfan.sinks.template import Template, control_filter
+from logfan.sinks.truncation import truncate_bytes
 
 __all__ = ["MessageBuilder", "check_sd_id", "header_field"]
 
@@ -85,22 +86,6 @@ def _bsd_time(when: dt.datetime | None) -> str:
     return f"{_MONTHS[local.month - 1]} {local.day:2d} {local:%H:%M:%S}"
 
 
-def _marker(count: int) -> bytes:
-    return f"...[truncated {count} bytes]".encode()
-
-
-def _fit(msg: bytes, room: int) -> tuple[bytes, int]:
-    """``msg`` cut to ``room`` bytes, marker included, on a UTF-8 boundary; and the bytes cut."""
-    if len(msg) <= room:
-        return msg, 0
-    # Sized for the largest count it could show, so the real marker always fits.
-    keep = max(0, room - len(_marker(len(msg))))
-    while keep and msg[keep] & 0xC0 == 0x80:
-        keep -= 1
-    cut = len(msg) - keep
-    return msg[:keep] + _marker(cut), cut
-
-
 def _structured_data(sd_id: str | None, record: Record) -> str:
     if sd_id is None:
         return "-"
@@ -142,7 +127,7 @@ class MessageBuilder:
         """The message for ``record``: header, then MSG cut to fit with a visible marker."""
         header = self._header(record)
         msg = _escape(self.template.render(record)).encode("utf-8", "replace")
-        body, cut = _fit(msg, max(0, self.max_message_bytes - len(header)))
+        body, cut = truncate_bytes(msg, max(0, self.max_message_bytes - len(header)))
         if cut:
             self.truncated += 1
         return header + body

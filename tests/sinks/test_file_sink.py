@@ -587,7 +587,7 @@ class TestRotateOption:
             (
                 {"max_bytes": 10, "when": "daily"},
                 "rotate.when",
-                "unknown option; valid options are: max_bytes, keep, compress",
+                "unknown option; valid options are: compress, keep, max_bytes",
             ),
         ],
     )

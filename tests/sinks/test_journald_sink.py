@@ -476,8 +476,9 @@ class TestHostileInput:
         import threading
         from collections.abc import Sequence
 
-        from logfan.daemon.emit.reader import LineReader, truncate_text
+        from logfan.daemon.emit.reader import LineReader
         from logfan.daemon.envelope import CONTENT_TYPE, decode, encode
+        from logfan.sinks.truncation import truncate_text
 
         read, write = os.pipe()
 

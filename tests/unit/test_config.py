@@ -93,7 +93,7 @@ BAD = [
         GOOD.replace("exchange: logs", "exchange: logs\n  prefetch: many"),
         4,
         "broker.prefetch",
-        "expected a number of at least 1, got 'many'",
+        "expected a whole number of at least 1, got 'many'",
         id="wrong-type-prefetch",
     ),
     pytest.param(
@@ -107,7 +107,8 @@ BAD = [
         GOOD.replace("  exchange: logs", "  exchnage: logs"),
         3,
         "broker.exchnage",
-        "unknown key; valid keys are: url, exchange",
+        "unknown option; valid options are: connect_timeout, exchange, exchange_durable, heartbeat, "
+        "password_env, password_file, prefetch, queue_type, tls, url",
         id="unknown-broker-key",
     ),
     pytest.param(

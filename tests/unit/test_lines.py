@@ -8,7 +8,8 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logfan.daemon.emit.reader import LineReader, truncate_text, utf8_prefix
+from logfan.daemon.emit.reader import LineReader
+from logfan.sinks.truncation import truncate_text, utf8_prefix
 
 
 def read_all(data: bytes, max_line_bytes: int = 64 * 1024) -> tuple[list[str], int]:

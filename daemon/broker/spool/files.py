@@ -16,6 +16,8 @@ from typing import Any
 
 from kombu.utils.json import dumps
 
+from logfan.sinks.disk import fsync_dir
+
 log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
@@ -93,14 +95,6 @@ def _subdirs(folder: Path) -> list[Path]:
     return [Path(e.path) for e in _scan(folder) if e.is_dir()]
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_file(folder: Path, tmp_name: str, name: str, data: bytes, fsync: bool) -> None:
     """Write ``data`` to ``folder/tmp_name``, then rename it to ``folder/name``."""
     tmp = folder / tmp_name
@@ -116,7 +110,7 @@ def _write_file(folder: Path, tmp_name: str, name: str, data: bytes, fsync: bool
             os.fsync(f.fileno())
     os.rename(tmp, folder / name)
     if fsync:
-        _fsync_dir(folder)
+        fsync_dir(folder)
 
 
 def _add_death(payload: Payload, queue: str, reason: str) -> None:
