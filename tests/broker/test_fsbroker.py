@@ -84,12 +84,12 @@ import os, signal
 from pathlib import Path
 import logfan.daemon.broker.spool.bounds as fsbounds
 if sys.argv[4] == "before-copy":
-    real_write = fsbounds._write_file
+    real_write = fsbounds.write_file
     def write_file(folder, *args):
         if folder.name.endswith(".dead"):
             os.kill(os.getpid(), signal.SIGKILL)
         return real_write(folder, *args)
-    fsbounds._write_file = write_file
+    fsbounds.write_file = write_file
 else:
     real_unlink = Path.unlink
     def unlink(self, missing_ok=False):

@@ -107,8 +107,8 @@ BAD = [
         GOOD.replace("  exchange: logs", "  exchnage: logs"),
         3,
         "broker.exchnage",
-        "unknown option; valid options are: connect_timeout, exchange, exchange_durable, heartbeat, "
-        "password_env, password_file, prefetch, queue_type, tls, url",
+        "unknown option; valid options are: connect_timeout, exchange, exchange_durable, "
+        "heartbeat, password_env, password_file, prefetch, queue_type, tls, url",
         id="unknown-broker-key",
     ),
     pytest.param(

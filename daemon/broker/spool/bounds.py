@@ -21,20 +21,23 @@ from kombu.transport import filesystem
 from kombu.utils.json import dumps, loads
 
 from logfan.daemon.broker.spool.files import (
-    _READY,
-    _RELIST_FRACTION,
-    _TMP,
+    READY,
+    TMP,
     Payload,
-    _add_death,
-    _listdir,
-    _redelivered,
-    _size_of,
-    _write_file,
+    add_death,
+    listdir,
     log,
+    redelivered_name,
+    size_of,
+    write_file,
 )
 
 if TYPE_CHECKING:
     from logfan.daemon.broker.spool.transport import Transport
+
+#: a publisher lists a bounded queue's folder again after publishing this fraction of what the
+#: queue held after its last listing (see ``Bounds``)
+RELIST_FRACTION = 16
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,8 @@ class Bounds:
             return
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
-            _write_file(
-                file.parent, f".{uuid.uuid4().hex}{_TMP}", file.name, data, self.transport.fsync
+            write_file(
+                file.parent, f".{uuid.uuid4().hex}{TMP}", file.name, data, self.transport.fsync
             )
         except OSError as exc:
             raise ChannelError(f"cannot store the arguments of queue {queue!r}: {exc}") from exc
@@ -229,21 +232,21 @@ class Bounds:
 
     def _list(self, queue: str, limits: Limits) -> _Tally:
         folder = self.transport.root / "queues" / queue
-        names = [n for n in _listdir(folder) if n.endswith(_READY)]
+        names = [n for n in listdir(folder) if n.endswith(READY)]
         count = len(names)
         if limits.max_bytes is None:
             keep = min(count, limits.max_length if limits.max_length is not None else count)
-            budget = max(1, keep // _RELIST_FRACTION)
+            budget = max(1, keep // RELIST_FRACTION)
             oldest = heapq.nsmallest(count - keep + budget, names)
             return _Tally(limits, deque((name, 0) for name in oldest), count, 0, budget)
         names.sort()
-        sizes = [_size_of(folder, name) for name in names]
+        sizes = [size_of(folder, name) for name in names]
         total = left = sum(sizes)
         drop = 0
         while drop < count and limits.exceeded(count - drop, left):
             left -= sizes[drop]
             drop += 1
-        budget = max(1, (count - drop) // _RELIST_FRACTION)
+        budget = max(1, (count - drop) // RELIST_FRACTION)
         head = deque(zip(names[: drop + budget], sizes[: drop + budget], strict=True))
         return _Tally(limits, head, count, total, budget)
 
@@ -264,7 +267,7 @@ class Bounds:
         """Dead-letter (or delete) the message ``name`` of ``queue``, unless it is gone."""
         transport = self.transport
         path: Path | None = None
-        for candidate in dict.fromkeys((name, _redelivered(name))):  # maybe requeued since
+        for candidate in dict.fromkeys((name, redelivered_name(name))):  # maybe requeued since
             with suppress(FileNotFoundError):
                 path = transport.claim(queue, candidate)
                 break
@@ -280,15 +283,15 @@ class Bounds:
         if target is None:
             path.unlink(missing_ok=True)  # as RabbitMQ does without a dead-letter exchange
             return
-        _add_death(payload, queue, "maxlen")
+        add_death(payload, queue, "maxlen")
         info.update(exchange=limits.dead_letter_exchange, routing_key=target)
         payload.pop("redelivered", None)
         stem = name.partition(".")[0]
         try:
-            _write_file(
+            write_file(
                 transport.root / "queues" / target,
-                f"{stem}.{uuid.uuid4().hex[:8]}{_TMP}",
-                stem + _READY,
+                f"{stem}.{uuid.uuid4().hex[:8]}{TMP}",
+                stem + READY,
                 dumps(payload).encode(),
                 transport.fsync,
             )

@@ -22,18 +22,15 @@ log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
 
-_READY = ".msg"
-_REDELIVERED = ".redelivered.msg"
-_TMP = ".tmp"
-_LOCK = "owner.lock"
+READY = ".msg"
+REDELIVERED = ".redelivered.msg"
+TMP = ".tmp"
+LOCK = "owner.lock"
 #: a ``.tmp`` this old belongs to a publisher that died between writing and renaming it
-_STALE_TMP_SECONDS = 60.0
-#: a publisher lists a bounded queue's folder again after publishing this fraction of what the
-#: queue held after its last listing (see ``Bounds``)
-_RELIST_FRACTION = 16
+STALE_TMP_SECONDS = 60.0
 
 
-class _Stamps:
+class Stamps:
     """File stems unique across processes that sort in publish order within one process."""
 
     def __init__(self) -> None:
@@ -46,14 +43,14 @@ class _Stamps:
             return f"{self._last:020d}-{os.getpid():08d}-{next(self._seq):012d}"
 
 
-_STAMPS = _Stamps()
+STAMPS = Stamps()
 
 
-def _redelivered(name: str) -> str:
-    return name.partition(".")[0] + _REDELIVERED
+def redelivered_name(name: str) -> str:
+    return name.partition(".")[0] + REDELIVERED
 
 
-def _body_size(payload: Payload) -> int:
+def body_size(payload: Payload) -> int:
     """The bytes of the body as published (what RabbitMQ's x-max-length-bytes counts)."""
     body = payload.get("body")
     encoding = payload.get("properties", {}).get("body_encoding")
@@ -66,7 +63,7 @@ def _body_size(payload: Payload) -> int:
     return len(dumps(body).encode())
 
 
-def _size_of(folder: Path, name: str) -> int:
+def size_of(folder: Path, name: str) -> int:
     """The body size a message file's name records; its file size if the name does not say."""
     parts = name.partition(".")[0].split("-")
     if len(parts) == 4 and parts[3].isdigit():
@@ -77,25 +74,25 @@ def _size_of(folder: Path, name: str) -> int:
         return 0
 
 
-def _listdir(folder: Path) -> list[str]:
+def listdir(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)
     except FileNotFoundError:
         return []
 
 
-def _scan(folder: Path) -> list[os.DirEntry[str]]:
+def scan(folder: Path) -> list[os.DirEntry[str]]:
     try:
         return list(os.scandir(folder))
     except FileNotFoundError:
         return []
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    return [Path(e.path) for e in _scan(folder) if e.is_dir()]
+def subdirs(folder: Path) -> list[Path]:
+    return [Path(e.path) for e in scan(folder) if e.is_dir()]
 
 
-def _write_file(folder: Path, tmp_name: str, name: str, data: bytes, fsync: bool) -> None:
+def write_file(folder: Path, tmp_name: str, name: str, data: bytes, fsync: bool) -> None:
     """Write ``data`` to ``folder/tmp_name``, then rename it to ``folder/name``."""
     tmp = folder / tmp_name
     try:
@@ -113,7 +110,7 @@ def _write_file(folder: Path, tmp_name: str, name: str, data: bytes, fsync: bool
         fsync_dir(folder)
 
 
-def _add_death(payload: Payload, queue: str, reason: str) -> None:
+def add_death(payload: Payload, queue: str, reason: str) -> None:
     """Record in the headers, as RabbitMQ does, that ``queue`` dead-lettered the message."""
     headers = payload.get("headers")
     if not isinstance(headers, dict):
@@ -138,18 +135,18 @@ def _add_death(payload: Payload, queue: str, reason: str) -> None:
         headers[f"x-last-death-{key}"] = value
 
 
-def _return_claims(owner: Path, queues: Path) -> None:
+def return_claims(owner: Path, queues: Path) -> None:
     """Move every message claimed under ``owner`` back to its queue, then remove ``owner``."""
-    for claimed in _subdirs(owner):
+    for claimed in subdirs(owner):
         target = queues / claimed.name
         target.mkdir(parents=True, exist_ok=True)
-        for entry in _scan(claimed):
+        for entry in scan(claimed):
             # another recoverer may race us for the same folder: a rename moves a file only once
             with suppress(FileNotFoundError):
-                os.rename(entry.path, target / _redelivered(entry.name))
+                os.rename(entry.path, target / redelivered_name(entry.name))
         with suppress(OSError):
             claimed.rmdir()
     with suppress(FileNotFoundError):
-        (owner / _LOCK).unlink()
+        (owner / LOCK).unlink()
     with suppress(OSError):
         owner.rmdir()

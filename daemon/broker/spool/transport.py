@@ -22,21 +22,21 @@ from kombu.utils.json import dumps, loads
 
 from logfan.daemon.broker.spool.bounds import Bounds, Limits
 from logfan.daemon.broker.spool.files import (
-    _LOCK,
-    _READY,
-    _REDELIVERED,
-    _STALE_TMP_SECONDS,
-    _STAMPS,
-    _TMP,
+    LOCK,
+    READY,
+    REDELIVERED,
+    STALE_TMP_SECONDS,
+    STAMPS,
+    TMP,
     Payload,
-    _body_size,
-    _listdir,
-    _redelivered,
-    _return_claims,
-    _scan,
-    _subdirs,
-    _write_file,
+    body_size,
+    listdir,
     log,
+    redelivered_name,
+    return_claims,
+    scan,
+    subdirs,
+    write_file,
 )
 
 __all__ = ["Bounds", "Channel", "Limits", "Message", "QoS", "Transport"]
@@ -90,7 +90,7 @@ class Channel(filesystem.Channel):
         return self.connection.root / "queues" / queue
 
     def _names(self, queue: str) -> list[str]:
-        return [n for n in _listdir(self._folder(queue)) if n.endswith(_READY)]
+        return [n for n in listdir(self._folder(queue)) if n.endswith(READY)]
 
     def prepare_queue_arguments(self, arguments: Mapping[str, Any], **kwargs: Any) -> Any:
         # kombu's virtual channels drop Queue(max_length=..., max_length_bytes=...); AMQP's turn
@@ -160,18 +160,18 @@ class Channel(filesystem.Channel):
     # kombu's AbstractChannel names the payload `message`, its filesystem Channel `payload`: no
     # signature satisfies both, so mypy is told to accept the filesystem one
     def _put(self, queue: str, payload: Payload, **kwargs: Any) -> None:  # type: ignore[override]
-        self._deliver_to(queue, dumps(payload).encode(), _body_size(payload))
+        self._deliver_to(queue, dumps(payload).encode(), body_size(payload))
 
     def _put_fanout(self, exchange: str, payload: Payload, routing_key: str, **kw: Any) -> None:
-        data, size = dumps(payload).encode(), _body_size(payload)
+        data, size = dumps(payload).encode(), body_size(payload)
         for queue in dict.fromkeys(row.queue for row in self.get_table(exchange)):
             self._deliver_to(queue, data, size)
 
     def _deliver_to(self, queue: str, data: bytes, size: int) -> None:
         folder = self._folder(queue)
-        stem = f"{_STAMPS.next()}-{size}"  # the body size in the name: bounds never read files
+        stem = f"{STAMPS.next()}-{size}"  # the body size in the name: bounds never read files
         try:
-            _write_file(folder, stem + _TMP, stem + _READY, data, self.connection.fsync)
+            write_file(folder, stem + TMP, stem + READY, data, self.connection.fsync)
         except OSError as exc:
             raise ChannelError(f"cannot publish to {folder}: {exc}") from exc
         self.connection.bounds.published(queue, size)
@@ -201,7 +201,7 @@ class Channel(filesystem.Channel):
             return None
         # a fanout publish gives every copy one tag; a claim needs its own
         tag = props["delivery_tag"] = uuid.uuid4().hex
-        if path.name.endswith(_REDELIVERED):
+        if path.name.endswith(REDELIVERED):
             payload["redelivered"] = True
             props.setdefault("delivery_info", {})["redelivered"] = True
         self.connection.claims[tag] = (path, queue)
@@ -266,7 +266,7 @@ class Transport(filesystem.Transport):
             self.bounds.finish()  # while this owner can still claim what it drops
         super().close_connection(connection)  # closing channels returns their unacked messages
         if self._owner_lock is not None:
-            _return_claims(self.owner, self.root / "queues")  # claims no channel held any more
+            return_claims(self.owner, self.root / "queues")  # claims no channel held any more
             os.close(self._owner_lock)
             self._owner_lock = None
             self.claims.clear()
@@ -300,7 +300,7 @@ class Transport(filesystem.Transport):
         if claimed is None:
             return None
         path, queue = claimed
-        folder, name = self.root / "queues" / queue, _redelivered(path.name)
+        folder, name = self.root / "queues" / queue, redelivered_name(path.name)
         folder.mkdir(parents=True, exist_ok=True)
         os.rename(path, folder / name)
         return queue, name
@@ -312,18 +312,18 @@ class Transport(filesystem.Transport):
         self._remove_stale_tmp()
         staging = self.owner.with_name("." + self.owner.name)
         staging.mkdir()
-        fd = os.open(staging / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(staging / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
         # the folder gets its public name only once locked, so recovery never takes a live one
         staging.rename(self.owner)
         self._owner_lock = fd
 
     def _recover(self) -> None:
-        for owner in _subdirs(self.root / "inflight"):
+        for owner in subdirs(self.root / "inflight"):
             if owner.name.startswith("."):
                 continue  # an owner still being set up
             try:
-                fd: int | None = os.open(owner / _LOCK, os.O_RDWR)
+                fd: int | None = os.open(owner / LOCK, os.O_RDWR)
             except FileNotFoundError:
                 fd = None  # a recoverer died after removing the lock: nobody owns the folder
             if fd is not None:
@@ -333,15 +333,15 @@ class Transport(filesystem.Transport):
                     os.close(fd)
                     continue  # its owner is alive
             try:
-                _return_claims(owner, self.root / "queues")
+                return_claims(owner, self.root / "queues")
             finally:
                 if fd is not None:
                     os.close(fd)
 
     def _remove_stale_tmp(self) -> None:
-        cutoff = time.time() - _STALE_TMP_SECONDS
-        for folder in _subdirs(self.root / "queues"):
-            for entry in _scan(folder):
+        cutoff = time.time() - STALE_TMP_SECONDS
+        for folder in subdirs(self.root / "queues"):
+            for entry in scan(folder):
                 with suppress(FileNotFoundError):
-                    if entry.name.endswith(_TMP) and entry.stat().st_mtime < cutoff:
+                    if entry.name.endswith(TMP) and entry.stat().st_mtime < cutoff:
                         os.unlink(entry.path)
