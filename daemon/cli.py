@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="how long to keep retrying an unconfirmed batch (default 30)",
+        help="how long to keep retrying unconfirmed lines (default 30)",
     )
     emit.add_argument(
         "--max-line-bytes",
@@ -119,12 +119,10 @@ def _cluster_warnings(config: Config) -> list[str]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from logfan.daemon.ops.probe import status_rows  # noqa: PLC0415
-    from logfan.daemon.ops.status import render_table  # noqa: PLC0415
+    from logfan.daemon.ops.status import status_report  # noqa: PLC0415
 
-    config = load_config(config_path(args.config))
-    headers, rows, notes = status_rows(config)
-    print(render_table(headers, rows))
+    table, notes = status_report(load_config(config_path(args.config)))
+    print(table)
     for note in notes:
         print(note)
     return 1 if any(n.startswith("broker:") for n in notes) else 0
@@ -234,9 +232,9 @@ def _emit(args: argparse.Namespace) -> int:
             reader.truncated += cut > 0
             emitter.send([(now_timestamp(), line)])
         else:
-            for batch in reader.batches():
-                read += len(batch)
-                emitter.send(batch)
+            for lines in reader.envelopes():
+                read += len(lines)
+                emitter.send(lines)
                 if reader.paused:
                     # The input paused (an interactive pipe): have what was sent confirmed now,
                     # not left open while the emitter blocks reading and misses heartbeats.

@@ -156,9 +156,9 @@ def decode(
     ]
 
 
-def decode_message(message: Any) -> list[Record]:
-    """The records a kombu message carries (``decode`` of its body, type, properties and
-    ``content_encoding``)."""
+def decode_delivery(delivery: Any) -> list[Record]:
+    """The records a delivery (a kombu message) carries: ``decode`` of its body, content type,
+    properties and ``content_encoding``."""
     return decode(
-        message.body, message.content_type, dict(message.properties), message.content_encoding
+        delivery.body, delivery.content_type, dict(delivery.properties), delivery.content_encoding
     )

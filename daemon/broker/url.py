@@ -29,6 +29,11 @@ def redact(url: str) -> str:
     return _PASSWORD.sub(r"\g<pre>***\g<post>", url)
 
 
+def error_text(exc: BaseException) -> str:
+    """An error as a person reads it: its message with passwords hidden, else its type."""
+    return redact(str(exc)) or type(exc).__name__
+
+
 def has_password(url: str) -> bool:
     """Whether any node URL of ``url`` carries a password (``amqp://user:PASSWORD@host``)."""
     return redact(url) != url

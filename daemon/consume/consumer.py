@@ -8,21 +8,22 @@ import time
 from typing import Any
 
 import structlog
-from kombu.messaging import Consumer, Producer
+from kombu.messaging import Consumer as KombuConsumer
+from kombu.messaging import Producer
 
 from logfan.daemon.broker import connection, topology
-from logfan.daemon.broker.url import redact
+from logfan.daemon.broker.url import error_text
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.consume.deadletter import publish_dead
-from logfan.daemon.consume.figures import SinkStats
+from logfan.daemon.consume.figures import SinkFigures, SinkState
 from logfan.daemon.consume.prefetch import Prefetch
 from logfan.daemon.consume.queuewatch import QueueWatch
-from logfan.daemon.envelope import decode_message, now_timestamp
+from logfan.daemon.envelope import decode_delivery, now_timestamp
 from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
 from logfan.sinks.truncation import truncate_text
 
-#: how long to wait for more messages before writing what has arrived.
+#: how long to wait for more deliveries before writing what has arrived.
 LINGER = 0.002
 #: a batch is written once its bodies reach this size, bounding the records decoded at once.
 BATCH_BYTES = 1 << 20
@@ -34,8 +35,9 @@ BACKOFF_MAX = 30.0
 class SinkConsumer(threading.Thread):
     """Consumes ``logfan.<sink>`` into one sink, never dying from a sink or broker error.
 
-    Messages are gathered into a batch (up to ``prefetch``, or until nothing more arrives within
-    a short linger), decoded, written and flushed by the sink, and only then acknowledged.
+    Deliveries are held until they make a batch (up to ``prefetch``, or until nothing more
+    arrives within a short linger), decoded into records, written and flushed by the sink, and
+    only then acknowledged.
     RetryableSinkError (the target is down) keeps the batch and retries it after exponential,
     jittered back-off, forever, while the connection keeps being served (heartbeats).
     PermanentSinkError, or any other error ``max_retries`` times in a row, has the batch's lines
@@ -47,13 +49,13 @@ class SinkConsumer(threading.Thread):
         self.broker_config = broker_config
         self.sink_config = sink_config
         self.sink = sink
-        self.stats = SinkStats()
+        self.figures = SinkFigures()
         self.log = structlog.get_logger("logfan.consumer").bind(sink=sink_config.name)
         self._stop_event = threading.Event()
-        self._pending: list[Any] = []
-        self._pending_bytes = 0
-        #: when the oldest message in ``_pending`` arrived (monotonic)
-        self._pending_since = 0.0
+        self._held: list[Any] = []
+        self._held_bytes = 0
+        #: when the oldest delivery in ``_held`` arrived (monotonic)
+        self._held_since = 0.0
         self._attempts = 0
         self._retry_at = 0.0
         self._backoff = BACKOFF_MIN
@@ -69,15 +71,15 @@ class SinkConsumer(threading.Thread):
         """Ask the thread to finish its current batch and return."""
         self._stop_event.set()
 
-    def _on_message(self, message: Any) -> None:
-        if not self._pending:
-            self._pending_since = time.monotonic()
-        self._pending.append(message)
-        self._pending_bytes += len(message.body)
+    def _on_delivery(self, delivery: Any) -> None:
+        if not self._held:
+            self._held_since = time.monotonic()
+        self._held.append(delivery)
+        self._held_bytes += len(delivery.body)
 
     def held(self) -> list[Any]:
-        """Messages taken from the queue and not yet acknowledged (at most ``prefetch``)."""
-        return list(self._pending)
+        """Deliveries taken from the queue and not yet acknowledged (at most ``prefetch``)."""
+        return list(self._held)
 
     def request_reopen(self) -> None:
         """Have the sink's ``reopen()`` (if it has one) called from this thread (after SIGHUP)."""
@@ -99,23 +101,23 @@ class SinkConsumer(threading.Thread):
                 self._disconnected(exc, delay)
                 deadline = time.monotonic() + delay
                 while not self._stop_event.wait(min(IDLE_WAIT, deadline - time.monotonic())):
-                    self.stats.tick_at = time.monotonic()
+                    self.figures.tick_at = time.monotonic()
                     if time.monotonic() >= deadline:
                         break
                 delay = min(BACKOFF_MAX, delay * 2) if time.monotonic() - started < 60 else 0.5
         self._close_sink()
-        self.stats.state = "stopped"
+        self.figures.state = SinkState.STOPPED
 
     def _disconnected(self, exc: Exception, delay: float) -> None:
-        self._pending = []  # unacked: the broker delivers them again
-        self._pending_bytes = 0
+        self._held = []  # unacked: the broker delivers them again
+        self._held_bytes = 0
         if self._down_since is None:
             self._down_since = time.monotonic()
-        self.stats.state = "disconnected"
-        self.stats.last_error = redact(str(exc)) or type(exc).__name__
+        self.figures.state = SinkState.DISCONNECTED
+        self.figures.last_error = error_text(exc)
         self.log.warning(
             "consumer disconnected",
-            error=self.stats.last_error,
+            error=self.figures.last_error,
             error_type=type(exc).__name__,
             retry_in=round(delay, 2),
         )
@@ -126,10 +128,10 @@ class SinkConsumer(threading.Thread):
             channel = topology.declare(
                 conn, self.broker_config, [self.sink_config], warn=self._warn_mismatch
             )
-            consumer = Consumer(
+            consumer = KombuConsumer(
                 channel,
                 queues=[topology.sink_queue(self.broker_config, self.sink_config)],
-                on_message=self._on_message,
+                on_message=self._on_delivery,
                 prefetch_count=self._prefetch.count,
                 no_ack=False,
                 auto_declare=False,
@@ -140,19 +142,19 @@ class SinkConsumer(threading.Thread):
                 self._connected(conn)
                 self._try_open_sink()
                 self._serve(conn, consumer)
-                if self._pending and time.monotonic() >= self._retry_at:
-                    self._write_pending()  # graceful stop: what is in hand is written and acked
+                if self._held and time.monotonic() >= self._retry_at:
+                    self._write_held()  # graceful stop: what is in hand is written and acked
 
     def _warn_mismatch(self, advice: str) -> None:
         self.log.error("queue arguments differ from the config", advice=advice)
 
     def _connected(self, conn: Any) -> None:
-        self.stats.connects += 1
-        if self.stats.state == "disconnected":
-            self.stats.last_error = None  # the broker is back: its error is history
-        self.stats.state = "retrying" if self._retry_at else "consuming"
+        self.figures.connects += 1
+        if self.figures.state == SinkState.DISCONNECTED:
+            self.figures.last_error = None  # the broker is back: its error is history
+        self.figures.state = SinkState.RETRYING if self._retry_at else SinkState.CONSUMING
         url = connection.describe(conn)
-        self.stats.node = url
+        self.figures.node = url
         if self._down_since is None:
             self.log.info("consumer connected", url=url, queue=self.sink_config.queue)
         else:
@@ -160,25 +162,25 @@ class SinkConsumer(threading.Thread):
             self.log.info("consumer reconnected", url=url, down_for=down)
             self._down_since = None
 
-    def _serve(self, conn: Any, consumer: Consumer) -> None:
+    def _serve(self, conn: Any, consumer: KombuConsumer) -> None:
         while not self.stopping:
-            self.stats.tick_at = time.monotonic()
+            self.figures.tick_at = time.monotonic()
             if self._reopen.is_set():
                 self._reopen_sink()
             wait = min(max(self._retry_at - time.monotonic(), LINGER), IDLE_WAIT)
             try:
-                conn.drain_events(timeout=wait if self._pending else IDLE_WAIT)
+                conn.drain_events(timeout=wait if self._held else IDLE_WAIT)
                 arrived = True
             except TimeoutError:
                 arrived = False
                 if not self._embedded:
                     conn.heartbeat_check()
             self._queue_watch.check(consumer.channel)
-            if not self._pending or time.monotonic() < self._retry_at:
+            if not self._held or time.monotonic() < self._retry_at:
                 continue
             if not arrived or self._batch_due(time.monotonic()):
-                self._write_pending()
-                if not self._pending and self._prefetch.due():
+                self._write_held()
+                if not self._held and self._prefetch.due():
                     self._prefetch.apply(consumer, embedded=self._embedded)
 
     def _reopen_sink(self) -> None:
@@ -221,47 +223,47 @@ class SinkConsumer(threading.Thread):
                 if cut:
                     out = out if out is not records else list(records)
                     out[i] = record._replace(message=text)
-                    self.stats.truncated += 1
+                    self.figures.truncated += 1
         return out
 
-    def _records(self, message: Any) -> list[Record]:
+    def _records(self, delivery: Any) -> list[Record]:
         try:
-            return decode_message(message)
+            return decode_delivery(delivery)
         except Exception as exc:  # noqa: BLE001 - decode never raises; if it does, the line
-            # must not wedge the queue (the same message would fail again after a reconnect).
-            self.log.error("undecodable message written as its repr", error=repr(exc))
-            return [Record(message=repr(message.body), timestamp=now_timestamp(None))]
+            # must not wedge the queue (the same delivery would fail again after a reconnect).
+            self.log.error("undecodable delivery written as its repr", error=repr(exc))
+            return [Record(message=repr(delivery.body), timestamp=now_timestamp(None))]
 
     def _batch_due(self, now: float) -> bool:
-        """While messages keep arriving: whether the batch is full, or its oldest line has
+        """While deliveries keep arriving: whether the batch is full, or its oldest line has
         waited ``flush_interval`` (a steady trickle never leaves the 2 ms gap that ends a batch)."""
         return (
-            len(self._pending) >= self._prefetch.count
-            or self._pending_bytes >= BATCH_BYTES
-            or now - self._pending_since >= self.sink_config.flush_interval
+            len(self._held) >= self._prefetch.count
+            or self._held_bytes >= BATCH_BYTES
+            or now - self._held_since >= self.sink_config.flush_interval
         )
 
-    def _write_pending(self) -> None:
-        """Write what is held, in slices of at most BATCH_BYTES of bodies, each acked at once.
+    def _write_held(self) -> None:
+        """Write what is held, in batches of at most BATCH_BYTES of bodies, each acked at once.
 
-        Slicing bounds the records decoded at a time however many lines a message packs; a
-        failure keeps the unwritten slices held for the retry.
+        The cap bounds the records decoded at a time however many lines a delivery packs; a
+        failure keeps the unwritten deliveries held for the retry.
         """
-        while self._pending:
+        while self._held:
             size, count = 0, 0
-            for message in self._pending:
-                if count and size + len(message.body) > BATCH_BYTES:
+            for delivery in self._held:
+                if count and size + len(delivery.body) > BATCH_BYTES:
                     break
-                size += len(message.body)
+                size += len(delivery.body)
                 count += 1
-            if not self._write_slice(self._pending[:count]):
+            if not self._write_batch(self._held[:count]):
                 return
             self._prefetch.observe(count, size)
-            self._pending = self._pending[count:]
-            self._pending_bytes -= size
+            self._held = self._held[count:]
+            self._held_bytes -= size
 
-    def _write_slice(self, batch: list[Any]) -> bool:
-        records = self._truncate([r for message in batch for r in self._records(message)])
+    def _write_batch(self, deliveries: list[Any]) -> bool:
+        records = self._truncate([r for d in deliveries for r in self._records(d)])
         try:
             self._open_sink()
             self.sink.write(records)
@@ -279,7 +281,7 @@ class SinkConsumer(threading.Thread):
                 return False
             if not self._isolate(records, exc):
                 return False
-        self._done(batch, len(records))
+        self._done(deliveries, len(records))
         return True
 
     def _isolate(self, records: list[Record], first: Exception) -> bool:
@@ -302,7 +304,7 @@ class SinkConsumer(threading.Thread):
                 publish_dead(
                     self._producer, self.sink_config, record, f"{type(exc).__name__}: {exc}"
                 )
-                self.stats.dead_lettered += 1
+                self.figures.dead_lettered += 1
                 self.log.error(
                     "line dead-lettered",
                     reason=str(exc),
@@ -311,37 +313,38 @@ class SinkConsumer(threading.Thread):
                 )
         return True
 
-    def _done(self, batch: list[Any], lines: int) -> None:
-        self._ack(batch)
-        self.stats.delivered += lines
-        self.stats.messages += len(batch)
-        self.stats.redelivered += sum(1 for m in batch if m.delivery_info.get("redelivered"))
-        self.stats.progress_at = time.monotonic()
-        if self.stats.state == "retrying":
-            self.log.info("sink recovered", retries=self.stats.retries)
-            self.stats.last_error = None
-        self.stats.state = "consuming"
+    def _done(self, deliveries: list[Any], lines: int) -> None:
+        self._ack(deliveries)
+        self.figures.delivered += lines
+        self.figures.deliveries += len(deliveries)
+        self.figures.redelivered += sum(1 for d in deliveries if d.delivery_info.get("redelivered"))
+        self.figures.progress_at = time.monotonic()
+        if self.figures.state == SinkState.RETRYING:
+            self.log.info("sink recovered", retries=self.figures.retries)
+            self.figures.last_error = None
+        self.figures.state = SinkState.CONSUMING
         self._attempts = 0
         self._backoff = BACKOFF_MIN
         self._retry_at = 0.0
 
     def _failed(self, exc: Exception) -> None:
-        self.stats.retries += 1
-        self.stats.last_error = str(exc)
-        if self.stats.state != "retrying":
+        self.figures.retries += 1
+        self.figures.last_error = str(exc)
+        if self.figures.state != SinkState.RETRYING:
             self.log.warning(
                 "sink write failed; retrying", error=str(exc), error_type=type(exc).__name__
             )
-            self.stats.state = "retrying"
+            self.figures.state = SinkState.RETRYING
         self._close_sink()
         self._retry_at = time.monotonic() + self._backoff * random.uniform(0.75, 1.25)  # noqa: S311
         self._backoff = min(BACKOFF_MAX, self._backoff * 2)
 
-    def _ack(self, batch: list[Any]) -> None:
-        if not batch:
+    def _ack(self, deliveries: list[Any]) -> None:
+        if not deliveries:
             return
         if self._embedded:
-            for message in batch:
-                message.ack()
+            for delivery in deliveries:
+                delivery.ack()
         else:
-            batch[-1].channel.basic_ack(batch[-1].delivery_tag, multiple=True)
+            last = deliveries[-1]
+            last.channel.basic_ack(last.delivery_tag, multiple=True)

@@ -11,7 +11,7 @@ from kombu.messaging import Producer
 from logfan.daemon.broker import connection, topology
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.config.sink import SinkConfig
-from logfan.daemon.envelope import CONTENT_TYPE, decode_message, encode
+from logfan.daemon.envelope import CONTENT_TYPE, decode_delivery, encode
 from logfan.sinks.base import Record
 
 ERROR_HEADER = "x-logfan-error"
@@ -39,9 +39,9 @@ def publish_dead(producer: Producer, sink: SinkConfig, record: Record, reason: s
     )
 
 
-def reason_of(message: Any) -> str:
-    """Why a dead-lettered message is there: logfan's own header, or the broker's x-death."""
-    headers = message.headers or {}
+def reason_of(delivery: Any) -> str:
+    """Why a dead-lettered delivery is there: logfan's own header, or the broker's x-death."""
+    headers = delivery.headers or {}
     if ERROR_HEADER in headers:
         return str(headers[ERROR_HEADER])
     deaths = headers.get("x-death") or []
@@ -60,11 +60,11 @@ def _drain(channel: Any, sink: SinkConfig, limit: int | None) -> Iterator[Any]:
     queue = topology.dead_queue(sink).bind(channel)
     taken = 0
     while limit is None or taken < limit:
-        message = queue.get(no_ack=False)
-        if message is None:
+        delivery = queue.get(no_ack=False)
+        if delivery is None:
             return
         taken += 1
-        yield message
+        yield delivery
 
 
 def list_dead(
@@ -74,11 +74,11 @@ def list_dead(
     out: list[tuple[Record, str]] = []
     with connection.connected(broker_config) as conn:
         channel = topology.declare(conn, broker_config, [sink])
-        for message in _drain(channel, sink, limit):
-            reason = reason_of(message)
-            records = decode_message(message)
+        for delivery in _drain(channel, sink, limit):
+            reason = reason_of(delivery)
+            records = decode_delivery(delivery)
             out.extend((record, reason) for record in records)
-        # Closing the channel without acking puts every message back where it was.
+        # Closing the channel without acking puts every delivery back where it was.
     return out
 
 
@@ -102,25 +102,25 @@ def replay_dead(broker_config: BrokerConfig, sink: SinkConfig, limit: int | None
     with connection.connected(broker_config, transport_options={"confirm_publish": True}) as conn:
         channel = topology.declare(conn, broker_config, [sink])
         producer = Producer(channel)
-        for message in _drain(channel, sink, limit):
+        for delivery in _drain(channel, sink, limit):
             headers = {
-                k: v for k, v in (message.headers or {}).items() if not str(k).startswith("x-")
+                k: v for k, v in (delivery.headers or {}).items() if not str(k).startswith("x-")
             }
             headers["x-logfan-replayed-at"] = int(time.time())
-            body, encoding = message.body, message.content_encoding or "binary"
+            body, encoding = delivery.body, delivery.content_encoding or "binary"
             if isinstance(body, str):  # py-amqp decoded it with its content_encoding
                 body = body.encode(encoding)
             producer.publish(
                 body,
                 exchange="",
                 routing_key=sink.queue,
-                content_type=message.content_type,
+                content_type=delivery.content_type,
                 content_encoding=encoding,
                 delivery_mode=2,
                 headers=headers,
                 retry=False,
-                **_kept_properties(message.properties),
+                **_kept_properties(delivery.properties),
             )
-            message.ack()
-            lines += len(decode_message(message))
+            delivery.ack()
+            lines += len(decode_delivery(delivery))
     return lines

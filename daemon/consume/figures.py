@@ -3,25 +3,49 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 
-__all__ = ["SinkStats"]
+__all__ = ["SinkFigures", "SinkState"]
 
 
-class SinkStats:
+class SinkState(StrEnum):
+    """Where a sink stands, as ``logfan status`` and ``STATUS=`` show it."""
+
+    #: its worker was started and has not yet connected.
+    STARTING = "starting"
+    #: connected; its last batch was written (or none has come yet).
+    CONSUMING = "consuming"
+    #: its target refused the last batch; the batch is held and tried again after a back-off.
+    RETRYING = "retrying"
+    #: the broker connection was lost; the consumer reconnects with back-off.
+    DISCONNECTED = "disconnected"
+    #: its worker died; the supervisor starts it again.
+    RESTARTING = "restarting"
+    #: asked to stop, and stopped.
+    STOPPED = "stopped"
+
+
+class SinkFigures:
     """Figures one consumer keeps; read by the supervisor for logs and status."""
 
     def __init__(self) -> None:
+        #: lines written by the sink (and acknowledged).
         self.delivered = 0
-        self.messages = 0
+        #: broker deliveries acknowledged.
+        self.deliveries = 0
+        #: of those, deliveries the broker had handed out before (after a crash or reconnect).
         self.redelivered = 0
         self.dead_lettered = 0
+        #: lines a full queue dropped into the dead-letter queue (``max_queue``).
         self.dropped = 0
+        #: lines cut to ``max_line_bytes``.
         self.truncated = 0
         self.node: str | None = None
         self.retries = 0
         self.connects = 0
         self.last_error: str | None = None
-        self.state = "starting"
+        self.state = SinkState.STARTING
+        #: lines waiting in the sink's queue at the last look (None: not looked yet).
         self.backlog: int | None = None
         self.progress_at = time.monotonic()
         #: last time the consumer's loop went round; the watchdog checks it is recent.

@@ -38,11 +38,11 @@ class Prefetch:
         by_size = int(PREFETCH_BYTES // max(self._average, 1.0))
         return max(min(PREFETCH_MIN, self.limit), min(self.limit, by_size))
 
-    def observe(self, messages: int, size: int) -> None:
-        """Take a written batch of ``messages`` holding ``size`` bytes into the average."""
-        if not messages:
+    def observe(self, deliveries: int, size: int) -> None:
+        """Take a written batch of ``deliveries`` holding ``size`` bytes into the average."""
+        if not deliveries:
             return
-        mean = size / messages
+        mean = size / deliveries
         if self._average is None:
             self._average = mean
         else:

@@ -33,7 +33,7 @@ class QueueWatch:
             return
         self.next_check = now + QUEUE_CHECK
         config = self.owner.sink_config
-        self.owner.stats.backlog = int(
+        self.owner.figures.backlog = int(
             channel.queue_declare(queue=config.queue, passive=True).message_count
         )
         if self.bounded:
@@ -41,13 +41,13 @@ class QueueWatch:
             self._drops(count)
 
     def _drops(self, count: int) -> None:
-        stats = self.owner.stats
-        ours = stats.dead_lettered - self.last_dead_lettered
-        self.last_dead_lettered = stats.dead_lettered
+        figures = self.owner.figures
+        ours = figures.dead_lettered - self.last_dead_lettered
+        self.last_dead_lettered = figures.dead_lettered
         dropped = 0 if self.last_count is None else max(0, count - self.last_count - ours)
         self.last_count = count
         if dropped:
-            stats.dropped += dropped
+            figures.dropped += dropped
             if not self.in_episode:
                 self.owner.log.warning(
                     "queue full: dropping its oldest lines into the dead-letter queue",
@@ -57,5 +57,5 @@ class QueueWatch:
                 )
             self.in_episode = True
         elif self.in_episode:
-            self.owner.log.info("queue no longer full", dropped_total=stats.dropped)
+            self.owner.log.info("queue no longer full", dropped_total=figures.dropped)
             self.in_episode = False

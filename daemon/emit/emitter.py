@@ -1,7 +1,7 @@
-"""The emitter: lines from arguments or a pipe, batched into envelopes, every one confirmed.
+"""The emitter: lines from arguments or a pipe, packed into envelopes, every one confirmed.
 
 Confirms are awaited per window, not per envelope: up to WINDOW envelopes may be published and
-unconfirmed at once, so reading and encoding the next batch overlaps the broker writing the
+unconfirmed at once, so reading and encoding the next envelope overlaps the broker writing the
 last one to disk. ``flush()`` waits for the rest; only confirmed lines count as sent.
 """
 
@@ -22,7 +22,7 @@ from kombu.exceptions import KombuError
 from kombu.messaging import Producer
 
 from logfan.daemon.broker import connection, topology
-from logfan.daemon.broker.url import redact
+from logfan.daemon.broker.url import error_text, redact
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.envelope import CONTENT_TYPE, encode
@@ -34,7 +34,9 @@ _BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, KombuError, AMQPErro
 WINDOW = 8
 
 
-class _Batch(NamedTuple):
+class Envelope(NamedTuple):
+    """One envelope as published: its encoded body and how many lines it carries."""
+
     body: bytes
     lines: int
 
@@ -71,9 +73,9 @@ class Emitter:
         self._lost_at: float | None = None
         self._embedded = False
         #: envelopes not yet published (or to publish again on a new connection), in order.
-        self._unsent: collections.deque[_Batch] = collections.deque()
+        self._unsent: collections.deque[Envelope] = collections.deque()
         #: envelopes published and not yet confirmed, by delivery tag.
-        self._window: dict[int, _Batch] = {}
+        self._window: dict[int, Envelope] = {}
         self._tag = 0
         self._nacked = False
         self._say: Callable[[str], None] = say or (lambda text: print(text, file=sys.stderr))
@@ -127,7 +129,7 @@ class Emitter:
             pid=self.pid,
             severity=self.severity,
         )
-        self._unsent.append(_Batch(body, len(lines)))
+        self._unsent.append(Envelope(body, len(lines)))
         self._pump(WINDOW)
 
     def flush(self) -> None:
@@ -166,7 +168,7 @@ class Emitter:
                     url = redact(self.broker_config.url)
                     raise EmitError(
                         f"the broker at {url} did not confirm {self.unconfirmed} line(s) within "
-                        f"{self.retry_for:g} s: {redact(str(exc)) or type(exc).__name__}",
+                        f"{self.retry_for:g} s: {error_text(exc)}",
                         self.unconfirmed,
                     ) from None
                 time.sleep(delay)
@@ -193,14 +195,14 @@ class Emitter:
             raise EmitError(f"lines would be dropped: {self._returned}", self.unconfirmed)
         if self._nacked:
             self._nacked = False
-            raise MessageNacked("the broker refused to take a batch (basic.nack)")
+            raise MessageNacked("the broker refused to take an envelope (basic.nack)")
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         tags = [t for t in self._window if t <= delivery_tag] if multiple else [delivery_tag]
         for tag in tags:
-            batch = self._window.pop(tag, None)
-            if batch is not None:
-                self.confirmed += batch.lines
+            envelope = self._window.pop(tag, None)
+            if envelope is not None:
+                self.confirmed += envelope.lines
 
     def _on_nack(self, _delivery_tag: int, _multiple: bool) -> None:
         self._nacked = True  # the whole window is published again on a new connection
@@ -209,7 +211,7 @@ class Emitter:
         """Say once per outage that the node in use went away (a first connect says nothing)."""
         if self._node is not None and self._lost_at is None:
             self._lost_at = time.monotonic()
-            reason = redact(str(exc)) or type(exc).__name__
+            reason = error_text(exc)
             self._say(
                 f"logfan emit: lost the broker at {self._node} ({reason}); "
                 f"retrying for up to {self.retry_for:g} s"
@@ -223,10 +225,10 @@ class Emitter:
             self._lost_at = None
         self._node = node
 
-    def _publish(self, batch: _Batch) -> None:
+    def _publish(self, envelope: Envelope) -> None:
         self._check()
         self._producer.publish(
-            batch.body,
+            envelope.body,
             exchange=self.broker_config.exchange,
             routing_key="",
             content_type=CONTENT_TYPE,
@@ -237,10 +239,10 @@ class Emitter:
             timeout=max(self.retry_for, 1.0),
         )
         if self._embedded:  # written to the spool when publish returns: nothing to wait for
-            self.confirmed += batch.lines
+            self.confirmed += envelope.lines
         else:
             self._tag += 1
-            self._window[self._tag] = batch
+            self._window[self._tag] = envelope
         self._check()
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Lines from a pipe, in bounded memory: split, decoded, batched, over-long ones truncated."""
+"""Lines from a pipe, in bounded memory: split, decoded, grouped per envelope, long ones cut."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ from collections.abc import Iterator
 from logfan.daemon.envelope import now_timestamp
 from logfan.sinks.truncation import MAX_LINE_BYTES, fit, marker
 
-MAX_BATCH_LINES = 1000
-MAX_BATCH_BYTES = 256 * 1024
+MAX_ENVELOPE_LINES = 1000
+MAX_ENVELOPE_BYTES = 256 * 1024
 #: how long to wait for more input before sending what has been read (a typed line goes at once).
 LINGER = 0.005
 READ_SIZE = 64 * 1024
 
 
 class LineReader:
-    """Reads ``fd`` and yields batches of ``(timestamp, line)`` as they become available.
+    """Reads ``fd`` and yields the lines of one envelope at a time, ``(timestamp, line)`` each.
 
-    A batch ends at MAX_BATCH_LINES, MAX_BATCH_BYTES, or when the input has nothing more to give
-    within LINGER, so an interactive line is sent at once and a flood goes in large batches.
+    An envelope's lines end at MAX_ENVELOPE_LINES, MAX_ENVELOPE_BYTES, or when the input has
+    nothing more to give within LINGER, so an interactive line is sent at once and a flood goes
+    in full envelopes.
     Invalid UTF-8 stays visible as ``\\xNN`` escapes; CRLF counts as LF; a last line without a
     newline counts. A line longer than ``max_line_bytes`` is cut (on a character boundary) with
     ``...[truncated N bytes]``; the rest of it is skipped as it streams by, so memory stays
@@ -33,7 +34,7 @@ class LineReader:
         self.truncated = 0
         self._line = bytearray()
         self._skipped: int | None = None  # bytes dropped from the current line, once over
-        #: True while the batch just yielded ended because the input paused (not a flood).
+        #: True while the lines just yielded ended because the input paused (not a flood).
         self.paused = False
 
     def _feed(self, chunk: bytes, stamp: str, out: list[tuple[str, str]]) -> int:
@@ -67,31 +68,31 @@ class LineReader:
         self.truncated += 1
         return kept.decode("utf-8", "backslashreplace") + marker(cut)
 
-    def batches(self) -> Iterator[list[tuple[str, str]]]:
-        """The batches, until end of input."""
-        batch: list[tuple[str, str]] = []
+    def envelopes(self) -> Iterator[list[tuple[str, str]]]:
+        """Each envelope's lines, until end of input."""
+        lines: list[tuple[str, str]] = []
         size = 0
         eof = False
         while not eof:
-            ready, _, _ = select.select([self.fd], [], [], LINGER if batch else None)
+            ready, _, _ = select.select([self.fd], [], [], LINGER if lines else None)
             if ready:
                 chunk = os.read(self.fd, READ_SIZE)
                 if not chunk:
                     eof = True
                     if self._line or self._skipped is not None:
                         chunk = b"\n"
-                size += self._feed(chunk, now_timestamp(), batch)
-            # One read may hold thousands of lines: send them in batches of the limits.
-            while len(batch) > MAX_BATCH_LINES or (size > MAX_BATCH_BYTES and len(batch) > 1):
+                size += self._feed(chunk, now_timestamp(), lines)
+            # One read may hold thousands of lines: send them in envelopes of the limits.
+            while len(lines) > MAX_ENVELOPE_LINES or (size > MAX_ENVELOPE_BYTES and len(lines) > 1):
                 cut, taken = 0, 0
-                while cut < min(len(batch), MAX_BATCH_LINES) and taken < MAX_BATCH_BYTES:
-                    taken += len(batch[cut][1])
+                while cut < min(len(lines), MAX_ENVELOPE_LINES) and taken < MAX_ENVELOPE_BYTES:
+                    taken += len(lines[cut][1])
                     cut += 1
-                yield batch[:cut]
-                batch, size = batch[cut:], size - taken
-            full = len(batch) >= MAX_BATCH_LINES or size >= MAX_BATCH_BYTES
-            if batch and (not ready or eof or full):
+                yield lines[:cut]
+                lines, size = lines[cut:], size - taken
+            full = len(lines) >= MAX_ENVELOPE_LINES or size >= MAX_ENVELOPE_BYTES
+            if lines and (not ready or eof or full):
                 self.paused = not ready  # the input has nothing more right now
-                yield batch
+                yield lines
                 self.paused = False
-                batch, size = [], 0
+                lines, size = [], 0

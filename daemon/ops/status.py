@@ -1,4 +1,4 @@
-"""The daemon's figures: one STATUS= line for systemd, a JSON file, and the status table."""
+"""The daemon's figures: one STATUS= line for systemd, a JSON file, and `logfan status`."""
 
 from __future__ import annotations
 
@@ -8,52 +8,57 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
+from logfan.daemon.broker import connection
+from logfan.daemon.broker.url import error_text, redact
+from logfan.daemon.config.loader import Config
+from logfan.daemon.consume.figures import SinkState
 from logfan.daemon.run.worker import SinkWorker
 
 #: a status file older than this means the daemon is not running (it rewrites it every 2 s).
 STALE_AFTER = 10.0
 
 
-def sink_figures(consumer: SinkWorker) -> dict[str, Any]:
+def sink_figures(worker: SinkWorker) -> dict[str, Any]:
     """What one sink's worker reports."""
-    stats = consumer.stats
+    figures = worker.figures
     return {
-        "type": consumer.sink_config.type,
-        "state": stats.state,
-        "delivered": stats.delivered,
-        "backlog": stats.backlog,
-        "held": stats.held,
-        "redelivered_messages": stats.redelivered,
-        "dead_lettered": stats.dead_lettered,
-        "dropped": stats.dropped,
-        "truncated": stats.truncated + stats.sink_truncated,
-        "retries": stats.retries,
-        "connects": stats.connects,
-        "node": stats.node,
-        "last_error": stats.last_error,
+        "type": worker.sink_config.type,
+        "state": figures.state,
+        "delivered": figures.delivered,
+        "backlog": figures.backlog,
+        "held": figures.held,
+        "redelivered": figures.redelivered,
+        "dead_lettered": figures.dead_lettered,
+        "dropped": figures.dropped,
+        "truncated": figures.truncated + figures.sink_truncated,
+        "retries": figures.retries,
+        "connects": figures.connects,
+        "node": figures.node,
+        "last_error": figures.last_error,
     }
 
 
-def status_line(consumers: Mapping[str, SinkWorker]) -> str:
+def status_line(workers: Mapping[str, SinkWorker]) -> str:
     """One line for systemd's STATUS=: each sink's state, delivered lines and backlog."""
     parts = []
-    for name, consumer in consumers.items():
-        stats = consumer.stats
-        backlog = "?" if stats.backlog is None else str(stats.backlog)
-        part = f"{name} {stats.state} {stats.delivered} delivered {backlog} queued"
-        if stats.state in ("disconnected", "retrying") and stats.last_error:
-            part += f" ({stats.last_error[:80]})"
+    for name, worker in workers.items():
+        figures = worker.figures
+        backlog = "?" if figures.backlog is None else str(figures.backlog)
+        part = f"{name} {figures.state} {figures.delivered} delivered {backlog} queued"
+        if figures.state in (SinkState.DISCONNECTED, SinkState.RETRYING) and figures.last_error:
+            part += f" ({figures.last_error[:80]})"
         parts.append(part)
     return "; ".join(parts)
 
 
-def write_status_file(path: str, consumers: Mapping[str, SinkWorker]) -> None:
+def write_status_file(path: str, workers: Mapping[str, SinkWorker]) -> None:
     """Replace ``path`` with the current figures (write then rename: readers see whole files)."""
     doc = {
         "pid": os.getpid(),
         "written_at": time.time(),
-        "sinks": {name: sink_figures(c) for name, c in consumers.items()},
+        "sinks": {name: sink_figures(c) for name, c in workers.items()},
     }
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -88,3 +93,89 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         for row in [headers, *rows]
     ]
     return "\n".join(lines)
+
+
+def _host_port(url: Any) -> str:
+    """``host:port`` of a node URL, for the status table."""
+    if not isinstance(url, str) or "://" not in url:
+        return "-"
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "-")
+
+
+def _depths(channel: Any, queue: str) -> tuple[int, int]:
+    ok = channel.queue_declare(queue=queue, passive=True)
+    return int(ok.message_count), int(ok.consumer_count)
+
+
+#: per sink, as the broker counts them: lines queued, consumers, dead letters (as shown).
+Depths = dict[str, tuple[str, str, str]]
+
+
+def queue_depths(config: Config) -> Depths:
+    """Ask the broker how deep each sink's queue and dead-letter queue are."""
+    depths: Depths = {}
+    with connection.connected(config.broker) as conn:
+        embedded = connection.is_embedded(conn)
+        for sink in config.sinks:
+            try:
+                queued, consumers = _depths(conn.channel(), sink.queue)
+                dead_count, _ = _depths(conn.channel(), sink.dead_queue)
+                shown = "-" if embedded else str(consumers)
+                depths[sink.name] = (str(queued), shown, str(dead_count))
+            except conn.channel_errors:
+                depths[sink.name] = ("no queue", "-", "-")
+    return depths
+
+
+HEADERS = (
+    "SINK",
+    "TYPE",
+    "STATE",
+    "NODE",
+    "QUEUED",
+    "HELD",
+    "CONSUMERS",
+    "DELIVERED",
+    "DEAD",
+    "LAST ERROR",
+)
+
+
+def status_table(
+    config: Config, daemon: Mapping[str, Any] | None, depths: Depths
+) -> list[list[str]]:
+    """One row per sink: the broker's ``depths`` next to the daemon's figures (None: stopped)."""
+    figures: Mapping[str, Any] = daemon["sinks"] if daemon else {}
+    rows: list[list[str]] = []
+    for sink in config.sinks:
+        mine = figures.get(sink.name, {})
+        queued, consumers, dead = depths.get(sink.name, ("?", "?", "?"))
+        rows.append(
+            [
+                sink.name,
+                sink.type,
+                str(mine.get("state", "-")),
+                _host_port(mine.get("node")),
+                queued,
+                str(mine.get("held", "-")),
+                consumers,
+                str(mine.get("delivered", "-")),
+                dead,
+                str(mine.get("last_error") or "-")[:80],
+            ]
+        )
+    return rows
+
+
+def status_report(config: Config) -> tuple[str, list[str]]:
+    """``logfan status``: the table, and notes on what could not be asked (daemon, broker)."""
+    daemon = read_status_file(config.daemon.status_file)
+    notes = [] if daemon else [f"daemon: not running (no fresh {config.daemon.status_file})"]
+    depths: Depths = {}
+    try:
+        depths = queue_depths(config)
+    except Exception as exc:  # noqa: BLE001 - status still shows what the daemon knows
+        reason = error_text(exc)
+        notes.append(f"broker: unreachable at {redact(config.broker.url)}: {reason}")
+    return render_table(HEADERS, status_table(config, daemon, depths)), notes

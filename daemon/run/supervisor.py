@@ -16,6 +16,7 @@ from logfan.daemon.broker import topology
 from logfan.daemon.broker.url import redact
 from logfan.daemon.config.loader import Config, load_config
 from logfan.daemon.config.sink import SinkConfig
+from logfan.daemon.consume.figures import SinkState
 from logfan.daemon.errors import LogfanError
 from logfan.daemon.ops import status
 from logfan.daemon.run.configwatch import ConfigWatcher
@@ -86,7 +87,7 @@ class Supervisor:
         self.notifier = notifier or Notifier()
         #: how workers set up their logs (the same as the supervisor's).
         self.log_options = log_options or {}
-        self.consumers: dict[str, SinkWorker] = {}
+        self.workers: dict[str, SinkWorker] = {}
         self._restart_delay: dict[str, float] = {}
         self._restart_at: dict[str, float] = {}
         self.log = structlog.get_logger("logfan.supervisor")
@@ -112,11 +113,11 @@ class Supervisor:
 
     def _start(self, sink_config: SinkConfig) -> None:
         worker = SinkWorker(self.config.broker, sink_config, self.log_options)
-        self.consumers[sink_config.name] = worker
+        self.workers[sink_config.name] = worker
         try:
             worker.start()
         except OSError as exc:  # fork refused (TasksMax, memory): tried again like a dead worker
-            worker.stats.last_error = f"cannot start a worker process: {exc}"
+            worker.figures.last_error = f"cannot start a worker process: {exc}"
 
     def run(self, pending_signal: int | None = None) -> int:
         """Serve until SIGTERM or SIGINT (or ``pending_signal``, one that came during start-up)."""
@@ -158,19 +159,21 @@ class Supervisor:
         if self._reload_at is not None and now >= self._reload_at and self._signal is None:
             self._reload_at = None
             self.reload()
-        for worker in self.consumers.values():
+        for worker in self.workers.values():
             worker.refresh()
         if self._signal is None:  # stopping: a worker that exited is not restarted
             self._restart_dead()
-        if not self._ready and all(c.stats.state != "starting" for c in self.consumers.values()):
+        if not self._ready and all(
+            w.figures.state != SinkState.STARTING for w in self.workers.values()
+        ):
             self._ready = True
-            self.notifier.ready(status.status_line(self.consumers))
-            self.log.info("logfan ready", status=status.status_line(self.consumers))
+            self.notifier.ready(status.status_line(self.workers))
+            self.log.info("logfan ready", status=status.status_line(self.workers))
         if not self._ready:
             return  # READY=1 comes first; STATUS= and WATCHDOG=1 follow it
         if now >= self._next_status:
             self._next_status = now + STATUS_EVERY
-            self.notifier.status(status.status_line(self.consumers))
+            self.notifier.status(status.status_line(self.workers))
             self._write_status_file()
         interval = self.notifier.watchdog_interval
         if interval is not None and now >= self._next_ping:
@@ -189,14 +192,15 @@ class Supervisor:
         now = time.monotonic()
         return [
             name
-            for name, c in self.consumers.items()
-            if name not in self._restart_at and (not c.is_alive() or now - c.stats.tick_at > limit)
+            for name, w in self.workers.items()
+            if name not in self._restart_at
+            and (not w.is_alive() or now - w.figures.tick_at > limit)
         ]
 
     def _write_status_file(self) -> None:
         path = self.config.daemon.status_file
         try:
-            status.write_status_file(path, self.consumers)
+            status.write_status_file(path, self.workers)
             self._status_file_error = None
         except OSError as exc:
             if self._status_file_error is None:  # say it once, not every 2 s
@@ -207,10 +211,10 @@ class Supervisor:
         now = time.monotonic()
         for sink_config in self.config.sinks:
             name = sink_config.name
-            worker = self.consumers[name]
+            worker = self.workers[name]
             if worker.is_alive() or worker.stopping:
                 continue
-            worker.stats.state = "restarting"
+            worker.figures.state = SinkState.RESTARTING
             if name not in self._restart_at:
                 # A worker that ran a while is restarted at once; one that keeps dying right
                 # after its start, after a delay that doubles each time (a crash loop).
@@ -223,7 +227,7 @@ class Supervisor:
                     sink=name,
                     exit_code=worker.exit_code,
                     restart_in=round(delay, 1),
-                    last_error=worker.stats.last_error,
+                    last_error=worker.figures.last_error,
                 )
             if now >= self._restart_at[name]:
                 del self._restart_at[name]
@@ -237,7 +241,7 @@ class Supervisor:
             new = load_config(self.config.path)
         except LogfanError as exc:
             self.log.error("reload refused; the running config stays", error=str(exc))
-            self.notifier.ready(f"reload refused: {exc}; " + status.status_line(self.consumers))
+            self.notifier.ready(f"reload refused: {exc}; " + status.status_line(self.workers))
             return
         old = {s.name: s for s in self.config.sinks}
         wanted = {s.name: s for s in new.sinks}
@@ -245,7 +249,7 @@ class Supervisor:
         removed = [n for n in old if n not in wanted]
         changed = [n for n in old if n in wanted and (wanted[n] != old[n] or not same_broker)]
         added = [n for n in wanted if n not in old]
-        self._stop_consumers([*removed, *changed])
+        self._stop_workers([*removed, *changed])
         for name in [*removed, *changed]:
             self._restart_at.pop(name, None)
         for name in removed:
@@ -255,11 +259,11 @@ class Supervisor:
             self._start(wanted[name])
         unchanged = [n for n in wanted if n not in changed and n not in added]
         for name in unchanged:
-            self.consumers[name].request_reopen()
+            self.workers[name].request_reopen()
         self.log.info(
             "config reloaded", added=added, removed=removed, changed=changed, unchanged=unchanged
         )
-        self.notifier.ready(status.status_line(self.consumers))
+        self.notifier.ready(status.status_line(self.workers))
 
     def _unbind(self, sink: SinkConfig) -> None:
         try:
@@ -274,9 +278,9 @@ class Supervisor:
             queue=sink.queue,
         )
 
-    def _stop_consumers(self, names: list[str]) -> tuple[dict[str, SinkWorker], list[str]]:
+    def _stop_workers(self, names: list[str]) -> tuple[dict[str, SinkWorker], list[str]]:
         """Stop these workers; those not done within STOP_TIMEOUT are killed (and named)."""
-        stopping = {name: self.consumers.pop(name) for name in names}
+        stopping = {name: self.workers.pop(name) for name in names}
         for worker in stopping.values():
             worker.stop()
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -291,11 +295,11 @@ class Supervisor:
 
     def stop(self) -> int:
         """Stop every worker (each writes and acks what it holds); 0 if all stopped in time."""
-        stopped, stuck = self._stop_consumers(list(self.consumers))
-        totals = {name: status.sink_figures(c) for name, c in stopped.items()}
+        stopped, stuck = self._stop_workers(list(self.workers))
+        totals = {name: status.sink_figures(w) for name, w in stopped.items()}
         status.remove_status_file(self.config.daemon.status_file)
         if stuck:
-            self.log.error("consumers did not stop in time; unacked lines stay queued", sinks=stuck)
+            self.log.error("workers did not stop in time; unacked lines stay queued", sinks=stuck)
             return 1
         self.log.info("logfan stopped", sinks=totals)
         return 0

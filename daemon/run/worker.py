@@ -1,19 +1,21 @@
-"""One sink's consumer in a process of its own, so sinks use every core and cannot stall each other.
+"""A sink's worker: its consumer in a process of its own, so sinks use every core and never stall
+each other.
 
 Python runs one thread at a time per process: with every sink's consumer in one process, three
-sinks shared one core however many the machine had. Each sink now runs in a worker process
-(``logfan:NAME`` in ``ps -o comm``, ``top``), forked from the supervisor: it starts at once and
-shares the supervisor's loaded modules copy-on-write (a fork server would add two processes:
-about 30 MB more PSS at idle, measured). The fork happens in the supervisor's main thread; its
-only other threads are the config watcher's, whose state a worker never touches, and Python's
-logging re-creates its locks in the child. A worker closes every supervisor pipe end it
-inherited, its own included, so the end of its pipe tells it that the supervisor is gone.
+sinks would share one core however many the machine has. Each worker (``logfan:NAME`` in
+``ps -o comm``, ``top``) is forked from the supervisor: it starts at once and shares the
+supervisor's loaded modules copy-on-write (a fork server would add two processes: about 30 MB
+more PSS at idle, measured). The fork happens in the supervisor's main thread; its only other
+threads are the config watcher's, whose state a worker never touches, and Python's logging
+re-creates its locks in the child. A worker closes every supervisor pipe end it inherited, its
+own included, so the end of its pipe tells it that the supervisor is gone.
 
-The supervisor talks to a worker over a pipe: it sends ``stats`` (the worker answers with a
-snapshot of its figures), ``reopen`` (after SIGHUP) and ``stop``. A worker stops gracefully (the
-batch in hand is written and acknowledged) on ``stop``, on SIGTERM or SIGINT (systemd and a
-terminal signal the whole group), and when the supervisor is gone (the pipe's end, and the
-kernel's parent-death signal), so a ``kill -9`` of the supervisor leaves no worker behind.
+The supervisor talks to a worker over a pipe, sending a :class:`Command`: ``figures`` (the
+worker answers with a snapshot of its figures), ``reopen`` (after SIGHUP) and ``stop``. A worker
+stops gracefully (the batch in hand is written and acknowledged) on ``stop``, on SIGTERM or
+SIGINT (systemd and a terminal signal the whole group), and when the supervisor is gone (the
+pipe's end, and the kernel's parent-death signal), so a ``kill -9`` of the supervisor leaves no
+worker behind.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import multiprocessing
 import os
 import signal
 import time
+from enum import StrEnum
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
@@ -34,10 +37,10 @@ import structlog
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.config.sink import SinkConfig, build_sink
 from logfan.daemon.consume.consumer import SinkConsumer
-from logfan.daemon.consume.figures import SinkStats
+from logfan.daemon.consume.figures import SinkFigures
 from logfan.daemon.run import logs
 
-__all__ = ["SinkWorker", "WorkerStats"]
+__all__ = ["Command", "SinkWorker", "WorkerFigures"]
 
 #: the worker's main thread checks its pipe and its consumer this often.
 POLL = 0.2
@@ -49,7 +52,18 @@ _SUPERVISOR_ONLY = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
-class WorkerStats(SinkStats):
+class Command(StrEnum):
+    """What the supervisor asks of a worker over its pipe."""
+
+    #: send a snapshot of the figures (one is asked for at a time).
+    FIGURES = "figures"
+    #: have the sink reopen its files (after SIGHUP).
+    REOPEN = "reopen"
+    #: write and acknowledge what is held, then exit.
+    STOP = "stop"
+
+
+class WorkerFigures(SinkFigures):
     """A worker's figures as last reported, plus what only the worker process knows."""
 
     def __init__(self) -> None:
@@ -72,7 +86,7 @@ class _Stop:
 
 
 def _snapshot(consumer: SinkConsumer) -> dict[str, Any]:
-    figures = dict(vars(consumer.stats))
+    figures = dict(vars(consumer.figures))
     figures["held"] = len(consumer.held())
     figures["sink_truncated"] = int(getattr(consumer.sink, "truncated", 0) or 0)
     return figures
@@ -131,15 +145,15 @@ def _serve(conn: Connection, consumer: SinkConsumer, stop: _Stop) -> bool:
             if not conn.poll(POLL):
                 continue
             command = conn.recv()
-            if command == "stats":
+            if command == Command.FIGURES:
                 conn.send(_snapshot(consumer))
         except (EOFError, OSError):  # the supervisor is gone: finish the batch in hand, exit
             orphaned = True
             stop.requested = True
             continue
-        if command == "reopen":
+        if command == Command.REOPEN:
             consumer.request_reopen()
-        elif command == "stop":
+        elif command == Command.STOP:
             consumer.stop()
     return orphaned
 
@@ -170,7 +184,7 @@ class SinkWorker:
         self.broker_config = broker_config
         self.sink_config = sink_config
         self.log_options = log_options
-        self.stats = WorkerStats()
+        self.figures = WorkerFigures()
         self.started_at = time.monotonic()
         self._stopping = False
         self._asked = False
@@ -220,7 +234,7 @@ class SinkWorker:
         """How the worker ended (negative: the signal that killed it); None while it runs."""
         return None if self._process is None else self._process.exitcode
 
-    def _send(self, command: str) -> None:
+    def _send(self, command: Command) -> None:
         if self._conn is None:
             return
         with contextlib.suppress(OSError, ValueError):  # the worker is gone: nothing to tell
@@ -235,21 +249,21 @@ class SinkWorker:
                 figures = self._conn.recv()
                 self._asked = False
                 for key, value in figures.items():
-                    setattr(self.stats, key, value)
+                    setattr(self.figures, key, value)
         except (EOFError, OSError, ValueError):
             pass
         if not self._asked and not self._stopping and self.is_alive():
             self._asked = True
-            self._send("stats")
+            self._send(Command.FIGURES)
 
     def request_reopen(self) -> None:
         """Have the sink reopen its files (after SIGHUP)."""
-        self._send("reopen")
+        self._send(Command.REOPEN)
 
     def stop(self) -> None:
         """Ask the worker to write what it holds, acknowledge it and exit."""
         self._stopping = True
-        self._send("stop")
+        self._send(Command.STOP)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the worker to exit; take its last figures."""

@@ -494,7 +494,7 @@ class TestHostileInput:
         writer = threading.Thread(target=feed)
         writer.start()
         reader = LineReader(read)
-        lines = [line for batch in reader.batches() for line in batch]
+        lines = [line for batch in reader.envelopes() for line in batch]
         writer.join()
         os.close(read)
 

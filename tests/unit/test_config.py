@@ -393,10 +393,10 @@ class TestFlushInterval:
         text = "broker: {prefetch: 10000}\nsinks:\n  a: {type: console, flush_interval: 0.25}\n"
         config = load_config(str(write(tmp_path, text)))
         consumer = SinkConsumer(config.broker, config.sinks[0], build_sink(config.sinks[0]))
-        consumer._on_message(SimpleNamespace(body=b"x" * 50))
-        first = consumer._pending_since
+        consumer._on_delivery(SimpleNamespace(body=b"x" * 50))
+        first = consumer._held_since
         for _ in range(9):
-            consumer._on_message(SimpleNamespace(body=b"x" * 50))
-        assert consumer._pending_since == first  # the oldest line's arrival, not the newest
+            consumer._on_delivery(SimpleNamespace(body=b"x" * 50))
+        assert consumer._held_since == first  # the oldest line's arrival, not the newest
         assert not consumer._batch_due(first + 0.24)
         assert consumer._batch_due(first + 0.25)

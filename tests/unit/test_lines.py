@@ -23,7 +23,7 @@ def read_all(data: bytes, max_line_bytes: int = 64 * 1024) -> tuple[list[str], i
     thread = threading.Thread(target=writer)
     thread.start()
     reader = LineReader(r, max_line_bytes)
-    lines = [line for batch in reader.batches() for _, line in batch]
+    lines = [line for batch in reader.envelopes() for _, line in batch]
     thread.join()
     os.close(r)
     return lines, reader.truncated
@@ -80,7 +80,7 @@ class TestBatches:
 
     def test_batches_respect_line_and_byte_limits(self) -> None:
         """5,000 short lines and 60,000 empty ones: no batch over 1,000 lines or 256 KiB."""
-        from logfan.daemon.emit.reader import MAX_BATCH_BYTES, MAX_BATCH_LINES
+        from logfan.daemon.emit.reader import MAX_ENVELOPE_BYTES, MAX_ENVELOPE_LINES
 
         for data in (
             b"".join(b"%d\n" % i for i in range(5000)),
@@ -95,12 +95,12 @@ class TestBatches:
 
             thread = threading.Thread(target=write)
             thread.start()
-            batches = list(LineReader(r).batches())
+            batches = list(LineReader(r).envelopes())
             thread.join()
             os.close(r)
             assert sum(len(b) for b in batches) == data.count(b"\n")
-            assert max(len(b) for b in batches) <= MAX_BATCH_LINES
-            assert max(sum(len(line) for _, line in b) for b in batches) <= MAX_BATCH_BYTES
+            assert max(len(b) for b in batches) <= MAX_ENVELOPE_LINES
+            assert max(sum(len(line) for _, line in b) for b in batches) <= MAX_ENVELOPE_BYTES
 
     def test_a_batch_says_whether_the_input_paused(self) -> None:
         """A line followed by silence ends a batch with ``paused`` (the emitter then waits for
@@ -120,7 +120,7 @@ class TestBatches:
         thread.start()
         reader = LineReader(r)
         seen = []
-        for batch in reader.batches():
+        for batch in reader.envelopes():
             seen.append((len(batch), reader.paused))
             resume.set()
         thread.join()

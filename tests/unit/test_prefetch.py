@@ -24,7 +24,7 @@ class Consumer:
 def test_starts_small_and_grows_to_the_limit_for_single_lines() -> None:
     prefetch, consumer = Prefetch(100), Consumer()
     assert prefetch.count == PREFETCH_START
-    prefetch.observe(messages=PREFETCH_START, size=PREFETCH_START * 120)
+    prefetch.observe(deliveries=PREFETCH_START, size=PREFETCH_START * 120)
     assert prefetch.due()
     prefetch.apply(consumer, embedded=False)
     assert prefetch.count == 100
@@ -36,7 +36,7 @@ def test_large_messages_are_held_up_to_the_byte_budget() -> None:
     prefetch, consumer = Prefetch(1000), Consumer()
     body = 300_000  # envelopes of 1,000 lines of 300 bytes
     for _ in range(20):
-        prefetch.observe(messages=8, size=8 * body)
+        prefetch.observe(deliveries=8, size=8 * body)
         if prefetch.due():
             prefetch.apply(consumer, embedded=True)
     assert prefetch.count * body <= PREFETCH_BYTES
@@ -46,16 +46,16 @@ def test_large_messages_are_held_up_to_the_byte_budget() -> None:
 
 def test_never_below_the_minimum_nor_above_the_configured_prefetch() -> None:
     prefetch = Prefetch(50)
-    prefetch.observe(messages=4, size=4 * (64 << 20))
+    prefetch.observe(deliveries=4, size=4 * (64 << 20))
     assert prefetch.wanted() == PREFETCH_MIN
     tiny = Prefetch(2)
-    tiny.observe(messages=2, size=2 * (64 << 20))
+    tiny.observe(deliveries=2, size=2 * (64 << 20))
     assert tiny.wanted() == 2, "a configured prefetch below the minimum is kept"
     assert not tiny.due()
 
 
 def test_an_empty_batch_changes_nothing() -> None:
     prefetch = Prefetch(100)
-    prefetch.observe(messages=0, size=0)
+    prefetch.observe(deliveries=0, size=0)
     assert prefetch.count == PREFETCH_START
     assert prefetch.wanted() == 100, "no size seen yet: the configured prefetch is wanted"
