@@ -1,4 +1,4 @@
-"""The ``logfan`` command: ``run``, ``emit`` and ``check``; user mistakes never show a traceback."""
+"""The ``logfan`` command: run, emit, check, status and dead; user mistakes show no traceback."""
 
 from __future__ import annotations
 

@@ -23,6 +23,8 @@ from kombu import Exchange
 from kombu.messaging import Producer
 from tail_caught_up import watched_inodes
 
+#: the repository's root folder (conf/, deploy/, bench/ are under it).
+REPO = Path(__file__).resolve().parents[1]
 RABBITMQ_URL = os.environ.get("LOGFAN_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 LOGFAN = [sys.executable, "-m", "logfan.daemon.cli"]
 
@@ -328,3 +330,13 @@ def feed(proc: subprocess.Popen[bytes], lines: list[str], chunk: int, pause: flo
         proc.stdin.flush()
         time.sleep(pause)
     proc.stdin.close()
+
+
+def assert_cut(line: str, original: str, limit: int) -> None:
+    """``line`` is ``original`` cut to ``limit`` bytes, marker included, as much kept as fits."""
+    kept, _, tail = line.rpartition("...[truncated ")
+    assert original.startswith(kept)
+    cut = len(original.encode()) - len(kept.encode())
+    assert tail == f"{cut} bytes]"
+    assert len(line.encode()) <= limit
+    assert limit - len(line.encode()) < 4 + 1, "no more than a character (or a digit) of slack"

@@ -1,4 +1,4 @@
-"""Lines from a pipe: splitting, decoding, truncation in bounded memory."""
+"""The emitter's line reader: splitting, decoding, envelope limits, cutting in bounded memory."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import threading
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from logfan_testkit import assert_cut
 
 from logfan.daemon.emit.reader import LineReader
-from logfan.sinks.truncation import truncate_text, utf8_prefix
 
 
 def read_all(data: bytes, max_line_bytes: int = 64 * 1024) -> tuple[list[str], int]:
@@ -27,16 +27,6 @@ def read_all(data: bytes, max_line_bytes: int = 64 * 1024) -> tuple[list[str], i
     thread.join()
     os.close(r)
     return lines, reader.truncated
-
-
-def assert_cut(line: str, original: str, limit: int) -> None:
-    """``line`` is ``original`` cut to ``limit`` bytes, marker included, as much kept as fits."""
-    kept, _, tail = line.rpartition("...[truncated ")
-    assert original.startswith(kept)
-    cut = len(original.encode()) - len(kept.encode())
-    assert tail == f"{cut} bytes]"
-    assert len(line.encode()) <= limit
-    assert limit - len(line.encode()) < 4 + 1, "no more than a character (or a digit) of slack"
 
 
 class TestLineReader:
@@ -75,7 +65,7 @@ class TestLineReader:
                 assert len(line.encode("utf-8", "surrogateescape")) <= 4 * limit
 
 
-class TestBatches:
+class TestEnvelopes:
     """A flood is sent in batches no larger than the limits."""
 
     def test_batches_respect_line_and_byte_limits(self) -> None:
@@ -128,26 +118,3 @@ class TestBatches:
         assert seen[0] == (1, True)
         assert all(not paused for count, paused in seen[1:] if count == 1000)
         assert sum(count for count, _ in seen) == 3001
-
-
-class TestTruncateText:
-    """Per-sink truncation of a message."""
-
-    def test_short_text_is_untouched(self) -> None:
-        """Within the limit: the same string, nothing cut."""
-        assert truncate_text("ok", 64) == ("ok", 0)
-
-    def test_cut_counts_bytes_and_keeps_whole_characters(self) -> None:
-        """100 three-byte characters cut to 64 bytes: 21 characters, 237 bytes cut."""
-        text, cut = truncate_text("€" * 100, 64)
-        assert_cut(text, "€" * 100, 64)
-        assert cut == 300 - len(text.rsplit("...", 1)[0].encode())
-
-    @given(st.text(max_size=500), st.integers(min_value=1, max_value=600))
-    def test_prefix_is_valid_utf8_within_limit(self, text: str, limit: int) -> None:
-        """utf8_prefix never splits a character and never exceeds the limit."""
-        data = text.encode()
-        kept = utf8_prefix(data, limit)
-        assert len(kept) <= limit
-        assert data.startswith(kept)
-        kept.decode()  # raises if a character was split

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import string
 import textwrap
 from pathlib import Path
 
 import pytest
-from logfan_testkit import run_logfan
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from logfan_testkit import REPO, run_logfan
 
 from logfan.daemon.config.loader import config_path, load_config
 from logfan.daemon.errors import ConfigError
@@ -284,7 +288,7 @@ class TestShippedConfigs:
     @pytest.mark.parametrize("name", ["logfan.yaml", "rabbitmq.yaml", "cluster.yaml"])
     def test_shipped_config_is_valid(self, name: str) -> None:
         """Each shipped config passes `logfan check`."""
-        path = Path(__file__).parents[2] / "conf" / name
+        path = REPO / "conf" / name
         done = run_logfan("check", "-c", str(path))
         assert done.returncode == 0, done.stderr
 
@@ -400,3 +404,46 @@ class TestFlushInterval:
         assert consumer._held_since == first  # the oldest line's arrival, not the newest
         assert not consumer._batch_due(first + 0.24)
         assert consumer._batch_due(first + 0.25)
+
+
+yaml_ish = st.text(alphabet=string.printable + "{}[]:&*!|>-'\"#%@`é\x00", max_size=400)
+texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
+
+
+class TestConfigLoaderProperties:
+    """load_config on arbitrary text: a Config or a ConfigError, nothing else."""
+
+    @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(text=yaml_ish)
+    def test_arbitrary_text(self, tmp_path: Path, text: str) -> None:
+        """Random YAML-looking text never crashes the loader."""
+        path = tmp_path / "fuzz.yaml"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        message = str(path)
+        try:
+            load_config(str(path))
+        except ConfigError as exc:
+            message = str(exc)
+        assert message.startswith(str(path))
+
+    @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        value=st.recursive(
+            st.none() | st.booleans() | st.integers() | texts,
+            lambda c: st.lists(c, max_size=4) | st.dictionaries(texts, c, max_size=4),
+            max_leaves=20,
+        )
+    )
+    def test_arbitrary_option_values(self, tmp_path: Path, value: object) -> None:
+        """Any YAML value for any file-sink option: a ConfigError at worst."""
+        import yaml
+
+        path = tmp_path / "fuzz.yaml"
+        for key in ("path", "mode", "format", "fsync", "control_chars", "max_queue"):
+            doc = {
+                "broker": {"url": f"filesystem://{tmp_path}/s"},
+                "sinks": {"f": {"type": "file", "path": "/tmp/x", key: value}},
+            }
+            path.write_text(yaml.safe_dump(doc))
+            with contextlib.suppress(ConfigError):
+                load_config(str(path))
