@@ -1,5 +1,6 @@
-# logfan: `make run` runs the daemon on the embedded broker; `make test` runs the whole suite.
-# Both set up everything they need on a fresh machine (Debian packages only when run as root).
+# logfan: `make run` runs the daemon on the embedded broker; `make test` runs the whole suite;
+# `make test-fast` runs the fast tier (tests/unit: no broker, no daemon, under a minute).
+# They set up everything they need on a fresh machine (Debian packages only when run as root).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ CONFIG ?= conf/logfan.yaml
 # Debian packages the test suite uses (installed only if missing, only as root).
 TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-dev pkg-config gcc systemd syslog-ng-core openssl
 
-.PHONY: run test venv test-venv debs rabbitmq lint typecheck pytest bench clean
+.PHONY: run test test-fast venv test-venv debs rabbitmq lint typecheck docs pytest bench clean
 
 $(BIN)/logfan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,14 +54,22 @@ typecheck:
 	$(BIN)/mypy tests $$(ls bench/*.py 2>/dev/null)
 	cd tests/plugins/logfan-testsinks && ../../../$(BIN)/mypy --strict logfan_testsinks.py
 
+# The docs site: a broken link or anchor fails the build (strict).
+docs:
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+
 # Two workers, one test file each at a time: the suite mostly waits (brokers, sockets, timers).
 pytest:
 	$(BIN)/pytest -n 2 --dist loadfile
 
-test: debs test-venv rabbitmq lint typecheck pytest
+test: debs test-venv rabbitmq lint typecheck docs pytest
+
+# The fast tier only: pure functions and sinks on temporary files and local sockets.
+test-fast: test-venv
+	$(BIN)/pytest -n 2 tests/unit
 
 bench: test-venv rabbitmq
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build *.egg-info var site .mypy_cache .ruff_cache .pytest_cache

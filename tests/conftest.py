@@ -18,6 +18,27 @@ settings.register_profile("long", max_examples=5_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+#: the markers that name a real resource; see pyproject.toml.
+TIERS = frozenset(
+    {"rabbitmq", "rabbitmq_node", "processes", "syslog_ng", "systemd", "logrotate", "bench"}
+)
+FAST_TIER = Path(__file__).parent / "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fast tier (tests/unit) needs no real resource; every other test names the ones it
+    needs (the markers registered in pyproject.toml), so `pytest -m` can select a tier."""
+    tiers = {str(line).split(":")[0] for line in config.getini("markers")}
+    wrong = []
+    for item in items:
+        marked = {m.name for m in item.iter_markers()} & tiers
+        fast = item.path.is_relative_to(FAST_TIER)
+        if fast == bool(marked):
+            wrong.append(f"{item.nodeid}: {'has' if fast else 'lacks'} a tier marker")
+    if wrong:
+        raise pytest.UsageError("\n".join(["tests in the wrong tier:", *wrong]))
+
+
 @pytest.fixture
 def daemons() -> Iterator[list[Daemon]]:
     """Daemons a test starts; any still running at the end are killed."""

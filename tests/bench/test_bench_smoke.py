@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = [pytest.mark.bench, pytest.mark.rabbitmq, pytest.mark.processes]
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = (
     "throughput.rabbitmq",

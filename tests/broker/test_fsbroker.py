@@ -21,6 +21,8 @@ from logfan_testkit import wait_for
 
 from logfan.daemon.broker.spool.transport import Transport
 
+pytestmark = [pytest.mark.processes]
+
 LOGS = Exchange("logs", type="fanout", durable=True)
 CONTENT_TYPE = "application/vnd.logfan.v1+json"
 

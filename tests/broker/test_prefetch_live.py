@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kombu import Connection, Exchange, Queue
 from kombu.messaging import Consumer, Producer
 from logfan_testkit import suffix
@@ -20,6 +21,8 @@ from logfan_testkit import suffix
 from logfan.daemon.broker.connection import connect
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.consume.prefetch import PREFETCH_START, Prefetch
+
+pytestmark = [pytest.mark.rabbitmq]
 
 
 def handed(conn: Connection, got: list[Any], expected: int) -> int:

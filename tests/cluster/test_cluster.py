@@ -34,6 +34,8 @@ from logfan_testkit import LOGFAN, Daemon, read_lines, run_logfan, suffix, wait_
 from rabbitcluster import ROOT, RabbitCluster, rabbit_cluster
 from rabbitnode import SERVER
 
+pytestmark = [pytest.mark.rabbitmq_node, pytest.mark.processes]
+
 CHUNK = 100
 PAUSE = 0.05  # 100 lines every 50 ms: a stream long enough to span what a test does to it
 

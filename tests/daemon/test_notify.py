@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from logfan_testkit import LOGFAN, read_lines, run_logfan, suffix, wait_for, write_config
 
+pytestmark = [pytest.mark.processes]
+
 
 class NotifySocket:
     """A real AF_UNIX datagram socket collecting what the daemon sends, in order."""

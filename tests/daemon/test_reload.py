@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from logfan_testkit import LOGFAN, Daemon, Setup, log_events, read_lines, tally, wait_for
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
 
 
 class Stream:

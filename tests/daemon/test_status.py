@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from logfan_testkit import Daemon, Setup, read_lines, run_logfan, wait_for
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
 
 
 def table(text: str) -> dict[str, dict[str, str]]:

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from logfan_testkit import read_lines, run_logfan, wait_for, write_config
 
+pytestmark = [pytest.mark.systemd, pytest.mark.logrotate]
+
 DEPLOY = Path(__file__).parents[2] / "deploy"
 UNIT = DEPLOY / "logfan.service"
 LOGROTATE = DEPLOY / "logfan.logrotate"

@@ -25,6 +25,8 @@ import yaml
 from logfan_testkit import Daemon, read_lines, run_logfan, suffix, wait_for
 from rabbitnode import SERVER, NodeTLS, RabbitNode, rabbit_node
 
+pytestmark = [pytest.mark.rabbitmq_node, pytest.mark.processes]
+
 #: what a URL with its password shows; the redacted form is ":***@".
 PASSWORD_SHOWN = b":guest@"
 #: what a client without a certificate sees: over TLS 1.3 the broker refuses it after the

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from logfan_testkit import LOGFAN, Daemon, read_lines, run_logfan, suffix, wait_for, write_config
 
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
+
 
 class TestEmitterFailures:
     """The emitter exits non-zero with one clear sentence unless every line was confirmed."""

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kombu import Connection
 from logfan_testkit import (
     Daemon,
@@ -18,6 +19,8 @@ from logfan_testkit import (
     run_logfan,
     wait_for,
 )
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
 
 RFC5424_MSG = re.compile(rb"\A<\d+>1 \S+ \S+ \S+ \S+ \S+ (?:-|\[.*?\]) (.*)\Z", re.DOTALL)
 

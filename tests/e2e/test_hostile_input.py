@@ -51,6 +51,8 @@ from logfan_testkit import (
 
 from logfan.daemon.envelope import CONTENT_TYPE, encode
 
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
+
 LIMIT = 64 * 1024  # max_line_bytes, the emitter's and every sink's default
 UDP_MAX, TCP_MAX = 2048, 65536  # the syslog sink's default max_message_bytes
 MIB = 1 << 20

@@ -7,8 +7,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from logfan_testkit import LOGFAN, run_logfan, wait_for
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
 
 SECRET = "Sup3rSecretPw"  # noqa: S105 - a wrong password, the one we look for
 

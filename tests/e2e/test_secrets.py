@@ -6,8 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from logfan_testkit import Daemon, Setup, read_lines, run_logfan, wait_for
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
 
 
 class TestBrokerPassword:

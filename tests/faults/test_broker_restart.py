@@ -20,6 +20,8 @@ import yaml
 from logfan_testkit import LOGFAN, Daemon, read_lines, wait_for
 from rabbitnode import SERVER, RabbitNode, rabbit_node
 
+pytestmark = [pytest.mark.rabbitmq_node, pytest.mark.processes]
+
 TOTAL = 30_000
 CHUNK = 100
 PAUSE = 0.05  # 100 lines every 50 ms: about 15 s of streaming, so the stream spans the restart

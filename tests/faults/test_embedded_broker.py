@@ -25,6 +25,8 @@ from logfan_testkit import LOGFAN, Daemon, read_lines, run_logfan, tally, wait_f
 
 from logfan.daemon.broker.spool.transport import Transport
 
+pytestmark = [pytest.mark.processes]
+
 #: most lines the emitter promises per message (emitter.MAX_BATCH_LINES); a flood can get more
 #: today, as one 64 KiB read goes into one message whole (see the figure TestKillEmitter prints)
 LINES_PER_MESSAGE = 1000

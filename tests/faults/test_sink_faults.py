@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from logfan_testkit import (
     LOGFAN,
     Daemon,
@@ -21,6 +22,8 @@ from logfan_testkit import (
     tally,
     wait_for,
 )
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
 
 
 class TestPoisonLine:

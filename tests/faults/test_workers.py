@@ -12,6 +12,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
 from logfan_testkit import (
     LOGFAN,
     Daemon,
@@ -22,6 +23,8 @@ from logfan_testkit import (
     tally,
     wait_for,
 )
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
 
 LINES_PER_MESSAGE = 1000  # what one emitter message holds at most
 

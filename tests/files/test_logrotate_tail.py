@@ -20,6 +20,8 @@ import pytest
 from logfan_testkit import LOGFAN, Daemon, Setup, read_lines, run_logfan, tail_f, wait_for
 from tail_caught_up import printed
 
+pytestmark = [pytest.mark.logrotate, pytest.mark.rabbitmq, pytest.mark.processes]
+
 LINES = 30_000
 #: lines fed between two logrotate runs at least, so every case rotates many times mid-stream.
 PART = 1_500

@@ -26,6 +26,8 @@ from syslog_corpus import (
 from logfan.sinks.base import Options, Record
 from logfan.sinks.syslog import SyslogSink
 
+pytestmark = [pytest.mark.syslog_ng, pytest.mark.rabbitmq, pytest.mark.processes]
+
 KINDS = ["udp", "tcp", "tcp-lf", "tls", "unix-dgram", "unix-stream"]
 
 

@@ -18,6 +18,8 @@ from logfan.daemon.envelope import now_timestamp
 from logfan.sinks.base import Options, Record
 from logfan.sinks.syslog import SyslogSink
 
+pytestmark = [pytest.mark.processes]
+
 MESSAGE = "disk almost full: /var 97% ü"
 RFC5424_FIELDS = ("PRI", "VERSION", "TIMESTAMP", "HOSTNAME", "APP-NAME", "PROCID", "MSGID")
 # <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG

@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from receivers import SyslogNg, TestCA
 from syslog_corpus import ENVELOPE_PROPS, FACILITY, SD_ID, compare, corpus, envelopes
 
+pytestmark = [pytest.mark.syslog_ng, pytest.mark.rabbitmq, pytest.mark.processes]
+
 
 @pytest.fixture
 def tls_receiver(tmp_path: Path) -> Iterator[tuple[SyslogNg, TestCA]]:
