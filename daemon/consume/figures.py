@@ -45,7 +45,7 @@ class SinkFigures:
         self.connects = 0
         self.last_error: str | None = None
         self.state = SinkState.STARTING
-        #: lines waiting in the sink's queue at the last look (None: not looked yet).
+        #: messages (deliveries to come) in the sink's queue at the last look (None: not yet).
         self.backlog: int | None = None
         self.progress_at = time.monotonic()
         #: last time the consumer's loop went round; the watchdog checks it is recent.
