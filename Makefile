@@ -55,7 +55,7 @@ typecheck:
 	cd tests/plugins/logfan-testsinks && ../../../$(BIN)/mypy --strict logfan_testsinks.py
 
 # The docs site: a broken link or anchor fails the build (strict).
-docs:
+docs: test-venv
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 # Two workers, one test file each at a time: the suite mostly waits (brokers, sockets, timers).
