@@ -13,7 +13,7 @@ from hypothesis import settings
 from logfan_testkit import RABBITMQ_URL, Daemon, Setup, UdpListener, rabbitmq_up
 
 # `make test` runs each property test with hypothesis' default 100 examples; a longer run:
-# HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/unit/test_properties.py tests/unit/test_lines.py
+# HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/unit
 settings.register_profile("long", max_examples=5_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
