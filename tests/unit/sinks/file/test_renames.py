@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from filekit import rec
 from logfan_testkit import read_lines, tail_f, wait_for
 
 from logfan.sinks.base import Options
 from logfan.sinks.file import FileSink
-
-# The helpers beside this file; pytest's importlib mode does not put this folder on the path.
-sys.path.insert(0, str(Path(__file__).parent))
-from filekit import rec
 
 
 class RacedSink(FileSink):

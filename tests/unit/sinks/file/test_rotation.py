@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from filekit import lines, sink, text
 
 from logfan.sinks.base import RetryableSinkError, SinkConfigError
 from logfan.sinks.file.rotation import RotatePolicy, compress_file
-
-# The helpers beside this file; pytest's importlib mode does not put this folder on the path.
-sys.path.insert(0, str(Path(__file__).parent))
-from filekit import lines, sink, text
 
 
 class TestBuiltinRotation:

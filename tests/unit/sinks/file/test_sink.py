@@ -13,15 +13,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from filekit import rec, sink
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logfan.sinks.base import Options, RetryableSinkError, SinkConfigError
 from logfan.sinks.file import FileSink
-
-# The helpers beside this file; pytest's importlib mode does not put this folder on the path.
-sys.path.insert(0, str(Path(__file__).parent))
-from filekit import rec, sink
 
 NOGROUP = "nogroup"
 

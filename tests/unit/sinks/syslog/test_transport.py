@@ -1,0 +1,140 @@
+"""Where the syslog sink sends: TCP framing, unix sockets, reconnecting after a hang-up."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from syslogkit import MakeSink, read_lines, read_octet_frames, record
+
+from logfan.sinks.base import RetryableSinkError
+
+
+class TestTcpFraming:
+    def test_octet_counting_by_default(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """Each record is one octet-counted frame; an embedded newline is escaped inside it."""
+        sink = make_sink(address=tcp_address)
+        sink.write([record("first"), record("line one\nline two"), record("last")])
+        conn, _ = tcp_listener.accept()
+        with conn:
+            frames = read_octet_frames(conn, 3)
+        assert [f.split(b" - - ", 1)[1] for f in frames] == [
+            b"first",
+            b"line one\\nline two",
+            b"last",
+        ]
+        assert frames[0] == b"<14>1 2026-11-27T06:12:59.123Z web1 app 42 - - first"
+
+    def test_lf_framing(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """With ``framing: lf`` each record is one line, even one holding a newline."""
+        sink = make_sink(address=tcp_address, framing="lf", protocol="rfc3164")
+        sink.write([record("line one\nline two", timestamp="-"), record("last", timestamp="-")])
+        conn, _ = tcp_listener.accept()
+        with conn:
+            lines = read_lines(conn, 2)
+        assert [line.split(b": ", 1)[1] for line in lines] == [b"line one\\nline two", b"last"]
+
+    def test_open_connects(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """``open`` connects before any record is written."""
+        make_sink(address=tcp_address).open()
+        conn, _ = tcp_listener.accept()
+        conn.close()
+
+    def test_no_receiver_is_retryable(self, make_sink: MakeSink) -> None:
+        """Nobody listening: ``open`` raises a retryable error naming the sink and address."""
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            port = probe.getsockname()[1]
+        sink = make_sink(address=f"tcp://127.0.0.1:{port}")
+        with pytest.raises(RetryableSinkError, match=f"'remote'.*tcp://127.0.0.1:{port}"):
+            sink.open()
+
+
+class TestUnixSockets:
+    def test_datagram_socket(self, make_sink: MakeSink, tmp_path: Path) -> None:
+        """A datagram unix socket gets one unframed message per record."""
+        path = str(tmp_path / "log")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+            receiver.bind(path)
+            receiver.settimeout(5)
+            make_sink(address=f"unix://{path}").write([record("a\nb"), record("c")])
+            assert receiver.recv(65536) == b"<14>1 2026-11-27T06:12:59.123Z web1 app 42 - - a\\nb"
+            assert receiver.recv(65536).endswith(b" - - c")
+
+    def test_stream_socket(self, make_sink: MakeSink, tmp_path: Path) -> None:
+        """A stream unix socket is detected and gets one line per record by default."""
+        path = str(tmp_path / "log")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(path)
+            server.listen()
+            server.settimeout(5)
+            make_sink(address=f"unix://{path}").write([record("a\nb"), record("c")])
+            conn, _ = server.accept()
+            with conn:
+                lines = read_lines(conn, 2)
+        assert [f.split(b" - - ", 1)[1] for f in lines] == [b"a\\nb", b"c"]
+
+    def test_stream_socket_octet_counting(self, make_sink: MakeSink, tmp_path: Path) -> None:
+        """``framing: octet-counting`` applies to a stream unix socket too."""
+        path = str(tmp_path / "log")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(path)
+            server.listen()
+            server.settimeout(5)
+            sink = make_sink(address=f"unix://{path}", framing="octet-counting")
+            sink.write([record("a"), record("c")])
+            conn, _ = server.accept()
+            with conn:
+                frames = read_octet_frames(conn, 2)
+        assert [f.split(b" - - ", 1)[1] for f in frames] == [b"a", b"c"]
+
+    def test_missing_socket_is_retryable(self, make_sink: MakeSink, tmp_path: Path) -> None:
+        """No socket at the path: a retryable error naming the sink and address."""
+        path = tmp_path / "absent"
+        sink = make_sink(address=f"unix://{path}")
+        with pytest.raises(RetryableSinkError, match=f"'remote'.*unix://{path}"):
+            sink.write([record()])
+
+
+class TestReconnect:
+    def test_receiver_gone_then_back(self, make_sink: MakeSink) -> None:
+        """A closed receiver makes write raise a retryable error; once back, writes go through."""
+        server = socket.create_server(("127.0.0.1", 0))
+        server.settimeout(5)
+        port = server.getsockname()[1]
+        sink = make_sink(address=f"tcp://127.0.0.1:{port}")
+        sink.write([record("before")])
+        conn, _ = server.accept()
+        assert read_octet_frames(conn, 1)[0].endswith(b"before")
+        conn.close()
+        server.close()
+
+        with pytest.raises(RetryableSinkError, match=f"'remote'.*tcp://127.0.0.1:{port}"):
+            sink.write([record("while down")])
+
+        with socket.create_server(("127.0.0.1", port)) as server:
+            server.settimeout(5)
+            sink.write([record("after")])
+            conn, _ = server.accept()
+            with conn:
+                assert read_octet_frames(conn, 1)[0].endswith(b"after")
+
+    def test_write_after_close_reconnects(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """``close`` drops the connection and the next write opens a new one."""
+        sink = make_sink(address=tcp_address)
+        sink.write([record("one")])
+        sink.close()
+        sink.write([record("two")])
+        first, _ = tcp_listener.accept()
+        second, _ = tcp_listener.accept()
+        with first, second:
+            assert read_octet_frames(first, 1)[0].endswith(b"one")
+            assert read_octet_frames(second, 1)[0].endswith(b"two")
