@@ -63,7 +63,7 @@ def normalize_severity(value: str) -> str | None:
         return v
     if v in _SEVERITY_ALIASES:
         return _SEVERITY_ALIASES[v]
-    if len(v) == 1 and v.isdigit() and int(v) < len(SEVERITIES):
+    if len(v) == 1 and "0" <= v <= "7":
         return SEVERITIES[int(v)]
     return None
 

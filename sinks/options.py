@@ -135,7 +135,7 @@ class OptionReader:
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
-            or (minimum is not None and value < minimum)
+            or (minimum is not None and not value >= minimum)  # NaN is not >= anything
         ):
             raise self.error(key, f"expected a number{_range(minimum, None)}, got {value!r}")
         return float(value)

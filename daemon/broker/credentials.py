@@ -42,21 +42,19 @@ class BrokerCredentials:
         return None
 
     def ssl_options(self, host: str) -> dict[str, Any]:
-        """py-amqp's ssl options for the node at ``host``: chain and host name checked.
+        """py-amqp's ssl options for the node at ``host``: chain and host name checked (unless
+        ``verify`` is off), the client certificate sent if there is one.
 
         kombu checks the host name only when ``server_hostname`` is given, and for None it puts
         in its own rewrite of the URL's host (``localhost`` becomes ``127.0.0.1``): the name is
         always given here, ``server_name`` or the node's host exactly as written.
         """
-        if not self.verify:
-            return {"cert_reqs": ssl.CERT_NONE}
-        options: dict[str, Any] = {
-            "cert_reqs": ssl.CERT_REQUIRED,
-            "server_hostname": self.server_name or host,
-        }
-        if self.ca_file:
+        options: dict[str, Any] = {"cert_reqs": ssl.CERT_NONE}
+        if self.verify:
+            options = {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": self.server_name or host}
+        if self.verify and self.ca_file:
             options["ca_certs"] = self.ca_file
-        if self.cert_file:
+        if self.cert_file:  # sent whether or not the broker is checked: it may require one
             options["certfile"] = self.cert_file
             options["keyfile"] = self.key_file
         return options

@@ -8,7 +8,8 @@ import re
 from urllib.parse import urlsplit
 
 SCHEMES = ("amqp", "amqps", "filesystem")
-_PASSWORD = re.compile(r"(?P<pre>://[^:/@;]*:)(?P<pw>[^@;]*)(?P<post>@)")
+# The password runs to the last '@' before the host (as kombu reads it), so it may hold '@'.
+_PASSWORD = re.compile(r"(?P<pre>://[^:/@;]*:)(?P<pw>[^;/]*)(?P<post>@)")
 
 
 class BrokerURLError(ValueError):

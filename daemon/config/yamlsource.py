@@ -89,7 +89,15 @@ class _Builder:
                 self.lines[(*key, str(i))] = item.start_mark.line + 1
                 items.append(self.build(item, (*key, str(i)), depth + 1))
             return items
-        value = self._scalars.construct_object(node, deep=True)
+        return self._scalar(node, key)
+
+    def _scalar(self, node: yaml.Node, key: KeyPath) -> Any:
+        try:
+            value = self._scalars.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError:
+            raise self.fail(node, key, f"unsupported YAML tag {node.tag!r}") from None
+        except (yaml.YAMLError, ValueError):
+            raise self.fail(node, key, f"cannot read {node.value!r} as {node.tag}") from None
         if isinstance(value, int) and not isinstance(value, bool):
             return SourceInt(value, str(node.value))
         return value

@@ -80,7 +80,10 @@ def read_status_file(path: str) -> dict[str, Any] | None:
             doc = json.load(f)
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or time.time() - float(doc.get("written_at", 0)) > STALE_AFTER:
+    if not isinstance(doc, dict):
+        return None
+    written_at = doc.get("written_at")
+    if not isinstance(written_at, int | float) or time.time() - written_at > STALE_AFTER:
         return None
     return doc
 

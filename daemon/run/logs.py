@@ -19,6 +19,11 @@ def _redact_values(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
+def _redact_rendered(_logger: Any, _name: str, line: Any) -> Any:
+    """The rendered line once more, so a URL in an exception's text or a nested value is hidden."""
+    return redact(line)
+
+
 class JournalHandler(logging.Handler):
     """Sends each log record to journald with its context as fields (``LOGFAN_SINK=...``)."""
 
@@ -94,7 +99,11 @@ def configure(*, json_output: bool | None = None, level: str = "info") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+                _redact_rendered,
+            ],
         )
     )
     root = logging.getLogger()

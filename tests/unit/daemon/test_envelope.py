@@ -59,6 +59,12 @@ class TestEnvelope:
             "1970-01-01T00:00:00.000Z",
         )
 
+    def test_envelope_with_odd_severity(self) -> None:
+        """An envelope line whose severity is '³' decodes (severity falls back), never raises."""
+        body = json.dumps({"v": 1, "lines": [["t", "hello", "³"]]}).encode()
+        (record,) = decode(body, CONTENT_TYPE, {})
+        assert (record.message, record.severity) == ("hello", "info")
+
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
 

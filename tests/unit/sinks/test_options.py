@@ -226,6 +226,18 @@ class TestGetFloat:
         assert OptionReader({}).get_float("timeout", 5) == 5
         assert type(OptionReader({}).get_float("timeout", 5)) is int
 
+    def test_nan_is_not_at_least_the_minimum(self) -> None:
+        """NaN is not at least any minimum: refused (connect_timeout: .nan)."""
+        import pytest
+
+        from logfan.sinks.options import OptionError, OptionReader
+
+        with pytest.raises(OptionError) as caught:
+            OptionReader({"connect_timeout": float("nan")}).get_float(
+                "connect_timeout", minimum=0.1
+            )
+        assert caught.value.reason == "expected a number of at least 0.1, got nan"
+
 
 class TestGetSeconds:
     """``get_seconds``: a duration more than 0 and at most ``maximum``."""

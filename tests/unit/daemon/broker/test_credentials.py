@@ -108,6 +108,17 @@ class TestSslOptions:
         assert options["cert_reqs"] == ssl.CERT_NONE
         assert "server_hostname" not in options
 
+    def test_verify_off_keeps_the_client_certificate(self) -> None:
+        """``verify: false`` turns off the checks of the broker only: the client cert is sent."""
+        options = BrokerCredentials(
+            cert_file="/etc/logfan/c.pem", key_file="/etc/logfan/c.key", verify=False
+        ).ssl_options("rabbit")
+        assert options["cert_reqs"] == ssl.CERT_NONE
+        assert (options.get("certfile"), options.get("keyfile")) == (
+            "/etc/logfan/c.pem",
+            "/etc/logfan/c.key",
+        )
+
 
 class TestReadableByOthers:
     """Whether users other than the owner and group may read a file."""

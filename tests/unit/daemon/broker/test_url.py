@@ -64,6 +64,14 @@ class TestRedact:
         url = f"amqp://user:{password}@rabbit.example.org:5672/vhost"
         assert redact(url) == "amqp://user:***@rabbit.example.org:5672/vhost"
 
+    def test_password_with_an_at_sign_is_hidden_whole(self) -> None:
+        """A password holding '@' (kombu takes the last '@' as the end of it) is hidden whole."""
+        from kombu.utils.url import url_to_parts
+
+        url = "amqp://logfan:p@ss@rabbit:5672//"
+        assert url_to_parts(url).password == "p@ss", "what kombu connects with"  # noqa: S105
+        assert redact(url) == "amqp://logfan:***@rabbit:5672//"
+
 
 class TestHasPassword:
     """Whether any node URL carries a password."""

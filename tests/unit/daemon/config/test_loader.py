@@ -253,7 +253,10 @@ class TestBadConfigs:
         )
         done = run_logfan("check", "-c", str(scalar))
         assert done.returncode == 1
-        assert "could not determine a constructor" in done.stderr.decode()
+        assert done.stderr.decode() == (
+            f"logfan check: {scalar}:3: broker.exchange: "
+            "unsupported YAML tag 'tag:yaml.org,2002:python/name:os.system'\n"
+        )
 
     def test_good_config_passes_check(self, tmp_path: Path) -> None:
         """`logfan check` on a valid config: exit 0 and a one-line summary."""

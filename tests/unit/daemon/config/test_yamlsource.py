@@ -223,3 +223,13 @@ class TestRefusals:
         error = self.refused(write(tmp_path, "sinks:\n  a: [unclosed\n  b: 1\n"))
         assert error.reason.startswith("YAML syntax error")
         assert error.line in (2, 3)
+
+    @pytest.mark.parametrize("tag", ["!!python/name:os.system", "!!python/int 5", "!custom x"])
+    def test_scalar_tag_names_line_and_key(self, tmp_path: Path, tag: str) -> None:
+        """A scalar with a tag the safe loader has no constructor for: one line, at its key."""
+        path = tmp_path / "logfan.yaml"
+        path.write_text(textwrap.dedent(f"sinks:\n  a:\n    type: {tag}\n"))
+        with pytest.raises(ConfigError) as caught:
+            load_yaml(str(path))
+        assert (caught.value.line, caught.value.key) == (3, "sinks.a.type")
+        assert "\n" not in caught.value.reason

@@ -169,6 +169,15 @@ class TestStatusFile:
         assert not path.exists()
         remove_status_file(str(path))
 
+    @pytest.mark.parametrize("written_at", ["soon", None, [1], {"t": 1}])
+    def test_written_at_not_a_number_reads_as_none(
+        self, tmp_path: Path, written_at: object
+    ) -> None:
+        """A JSON object whose written_at is no number is garbage too: None, not an exception."""
+        path = tmp_path / "status.json"
+        path.write_text(json.dumps({"pid": 1, "written_at": written_at, "sinks": {}}))
+        assert read_status_file(str(path)) is None
+
 
 CONFIG = Config(path="/etc/logfan/logfan.yaml", broker=BrokerConfig(), sinks=(ALL, CONSOLE))
 

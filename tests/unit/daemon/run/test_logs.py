@@ -91,6 +91,21 @@ class TestConfigure:
             structlog.get_logger("logfan.test").warning("once")
         assert len(json_lines(capsys.readouterr().err)) == 1
 
+    def test_exception_text_is_redacted(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """An exception logged with its traceback shows a URL in its message redacted too."""
+
+        def connect() -> None:
+            raise ConnectionError("cannot reach amqp://logfan:s3cret@rabbit:5672//")
+
+        with configured(json_output=True):
+            try:
+                connect()
+            except ConnectionError:
+                structlog.get_logger("logfan.test").exception("supervisor failed")
+        err = capsys.readouterr().err
+        assert "amqp://logfan:***@rabbit:5672//" in err
+        assert "s3cret" not in err
+
 
 class Journal:
     """Records what would be sent to journald (systemd.journal.send's keyword fields)."""
