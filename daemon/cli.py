@@ -221,15 +221,16 @@ def _emit(args: argparse.Namespace) -> int:
     broker, sinks = _emit_config(args)
     tag = args.tag or os.environ.get("USER") or "logfan"
     emitter = Emitter(broker, sinks, tag=tag, severity=severity, retry_for=args.retry_for)
-    read = 0
-    reader = LineReader(sys.stdin.fileno(), max_line)
+    read = truncated = 0
+    # stdin is read only when no MESSAGE is given (it may be closed, or not a file at all)
+    reader = None if args.message else LineReader(sys.stdin.fileno(), max_line)
     try:
-        if args.message:
+        if reader is None:
             from logfan.daemon.envelope import now_timestamp  # noqa: PLC0415
 
             read = 1
             line, cut = truncate_text(" ".join(args.message), max_line)
-            reader.truncated += cut > 0
+            truncated = int(cut > 0)
             emitter.send([(now_timestamp(), line)])
         else:
             for lines in reader.envelopes():
@@ -245,9 +246,10 @@ def _emit(args: argparse.Namespace) -> int:
         raise LogfanError(f"{lost} line(s) not confirmed: {exc}") from None
     finally:
         emitter.close()
-        if reader.truncated:
+        truncated = truncated if reader is None else reader.truncated
+        if truncated:
             print(
-                f"logfan emit: {reader.truncated} line(s) longer than {max_line} bytes were "
+                f"logfan emit: {truncated} line(s) longer than {max_line} bytes were "
                 "truncated (marked ...[truncated N bytes])",
                 file=sys.stderr,
             )

@@ -8,6 +8,8 @@ import socket
 import pytest
 from syslogkit import BSD_STAMP, MakeSink, read_octet_frames, record
 
+from logfan.sinks.syslog.message import check_sd_id, header_field
+
 
 class TestRfc5424Frames:
     def test_frame_fields(
@@ -254,3 +256,29 @@ class TestTruncation:
         assert frame.endswith(b"bytes]")
         assert 65500 < len(frame) <= 65536
         assert sink.truncated == 1
+
+
+class TestHeaderFields:
+    """Header fields are made valid rather than breaking the frame."""
+
+    def test_printable_ascii_only(self) -> None:
+        """Spaces and non-ASCII become '_'; a control is escaped first (``\\n``), never a break."""
+        assert header_field("web 1", 255) == "web_1"
+        assert header_field("né\n", 255) == "n_\\n"
+
+    def test_cut_to_the_limit_and_never_empty(self) -> None:
+        """Cut to the RFC's length; an empty field is '-'."""
+        assert header_field("x" * 300, 48) == "x" * 48
+        assert header_field("", 48) == "-"
+
+    @pytest.mark.parametrize("sd_id", ["logfan@32473", "app@1.2.3"])
+    def test_private_sd_ids_pass(self, sd_id: str) -> None:
+        """NAME@PEN (PEN dotted numbers) is a private SD-ID."""
+        assert check_sd_id(sd_id) is None
+
+    @pytest.mark.parametrize("sd_id", ["logfan", "a b@1", "a=b@1", "x@pen", "a@1" + "1" * 40])
+    def test_other_sd_ids_are_refused_with_the_rule(self, sd_id: str) -> None:
+        """No '@PEN', a space, '=', a PEN that is not a number, or over 32 characters: refused."""
+        reason = check_sd_id(sd_id)
+        assert reason is not None
+        assert reason.startswith("expected a private SD-ID NAME@PEN")

@@ -9,6 +9,7 @@ import pytest
 from syslogkit import MakeSink, read_lines, read_octet_frames, record
 
 from logfan.sinks.base import RetryableSinkError
+from logfan.sinks.syslog.transport import Address, parse_address
 
 
 class TestTcpFraming:
@@ -138,3 +139,45 @@ class TestReconnect:
         with first, second:
             assert read_octet_frames(first, 1)[0].endswith(b"one")
             assert read_octet_frames(second, 1)[0].endswith(b"two")
+
+
+class TestParseAddress:
+    """``address``: udp, tcp, tls with a host and an optional port, or a unix socket path."""
+
+    @pytest.mark.parametrize(
+        ("text", "scheme", "host", "port", "path"),
+        [
+            ("udp://127.0.0.1", "udp", "127.0.0.1", 514, ""),
+            ("tcp://logs.example.org:1514", "tcp", "logs.example.org", 1514, ""),
+            ("tls://logs.example.org", "tls", "logs.example.org", 6514, ""),
+            ("tcp://[::1]:514/", "tcp", "::1", 514, ""),
+            ("unix:///dev/log", "unix", "", 514, "/dev/log"),
+        ],
+    )
+    def test_valid(self, text: str, scheme: str, host: str, port: int, path: str) -> None:
+        """Default ports: 514, and 6514 for TLS (RFC 5425)."""
+        assert parse_address(text) == Address(scheme, host, port, path)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "udp://",
+            "tcp://host:0",
+            "tcp://host:99999",
+            "tcp://host:port",
+            "tcp://user@host",
+            "tcp://host/path",
+            "tcp://host?x=1",
+            "unix://relative/path",
+            "http://host",
+            "127.0.0.1:514",
+        ],
+    )
+    def test_refused(self, text: str) -> None:
+        """Anything else is no address (the sink's option check then names the forms)."""
+        assert parse_address(text) is None
+
+    def test_printed_with_its_port(self) -> None:
+        """An address prints as a URL with its port; IPv6 hosts in brackets."""
+        assert str(Address("tcp", "::1", 514)) == "tcp://[::1]:514"
+        assert str(Address("unix", path="/dev/log")) == "unix:///dev/log"
