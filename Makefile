@@ -25,7 +25,7 @@ run: venv
 test-venv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,systemd]' --config-settings editable_mode=strict
+	$(BIN)/pip install -q -e '.[test,systemd,docs]' --config-settings editable_mode=strict
 	$(BIN)/pip install -q ./tests/plugins/logfan-testsinks
 
 debs:
@@ -55,7 +55,8 @@ typecheck:
 	cd tests/plugins/logfan-testsinks && ../../../$(BIN)/mypy --strict logfan_testsinks.py
 
 # The docs site: a broken link or anchor fails the build (strict).
-docs: test-venv
+docs: venv
+	$(BIN)/pip install -q -e '.[docs]' --config-settings editable_mode=strict
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 # Two workers, one test file each at a time: the suite mostly waits (brokers, sockets, timers).

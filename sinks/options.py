@@ -8,6 +8,7 @@ getter took. The daemon turns an OptionError into ``file:line: key: reason``; a 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
@@ -212,11 +213,13 @@ class OptionReader:
         return _Section(self, key, raw, example)
 
     def finish(self) -> None:
-        """Refuse keys no getter read, naming the valid ones."""
+        """Refuse keys no getter read, naming the valid ones (and the one meant, if close)."""
         unknown = sorted(str(k) for k in set(self._values) - self._known)
         if unknown:
             valid = ", ".join(sorted(self._known - self.IMPLICIT))
-            raise self.error(unknown[0], f"unknown option; valid options are: {valid}")
+            meant = difflib.get_close_matches(unknown[0], sorted(self._known - {"type"}), n=1)
+            hint = f"; did you mean {meant[0]!r}?" if meant else ""
+            raise self.error(unknown[0], f"unknown option; valid options are: {valid}{hint}")
 
 
 class _Section(OptionReader):

@@ -624,3 +624,36 @@ class TestSinkConfigError:
         error = Options("web", {}).error("address", "no such host")
         assert isinstance(error, SinkConfigError)
         assert (error.sink, error.key, error.reason) == ("web", "address", "no such host")
+
+
+class TestFinishHint:
+    """A misspelt key names the option it is closest to, the common sink keys included."""
+
+    def test_a_common_sink_key(self) -> None:
+        """``max_retires`` on a file sink: the valid options, then the one probably meant."""
+        import pytest
+
+        from logfan.sinks.options import Options, SinkConfigError
+
+        options = Options("all", {"path": "/x", "max_retires": 3})
+        options.get_str("path")
+        with pytest.raises(SinkConfigError) as caught:
+            options.finish()
+        assert caught.value.reason == (
+            "unknown option; valid options are: path; did you mean 'max_retries'?"
+        )
+
+    def test_a_key_of_the_section(self) -> None:
+        """``exchnage`` in the broker section: did you mean 'exchange'?"""
+        import pytest
+
+        from logfan.sinks.options import OptionError, OptionReader
+
+        reader = OptionReader({"exchnage": "logs"})
+        reader.get_str("exchange", "logs")
+        reader.get_str("url", "x")
+        with pytest.raises(OptionError) as caught:
+            reader.finish()
+        assert caught.value.reason == (
+            "unknown option; valid options are: exchange, url; did you mean 'exchange'?"
+        )
