@@ -7,6 +7,7 @@ import contextlib
 from hypothesis import given
 from hypothesis import strategies as st
 
+from logfan.daemon.config.yamlsource import SourceInt
 from logfan.sinks.base import Options, SinkConfigError
 from logfan.sinks.console import ConsoleSink
 from logfan.sinks.file import FileSink
@@ -142,10 +143,10 @@ class TestGetInt:
     """``get_int``: a whole number within its bounds, the message naming them."""
 
     def test_value(self) -> None:
-        """An int within the bounds is returned as a plain int (a SourceInt-like too)."""
+        """An int within the bounds is returned as a plain int (a SourceInt too)."""
         from logfan.sinks.options import OptionReader
 
-        reader = OptionReader({"keep": 3, "mode": Written(416, "0640")})
+        reader = OptionReader({"keep": 3, "mode": SourceInt(416, "0640")})
         assert reader.get_int("keep", minimum=1, maximum=1000) == 3
         value = reader.get_int("mode")
         assert (value, type(value)) == (416, int)
@@ -305,7 +306,7 @@ class TestGetSize:
         """A positive int is bytes; a text with a unit is parsed."""
         from logfan.sinks.options import OptionReader
 
-        reader = OptionReader({"a": 1, "b": "100MiB", "c": Written(2048, "2048")})
+        reader = OptionReader({"a": 1, "b": "100MiB", "c": SourceInt(2048, "2048")})
         assert reader.get_size("a") == 1
         assert reader.get_size("b") == 100 * 1024**2
         value = reader.get_size("c")
@@ -331,17 +332,6 @@ class TestGetSize:
         assert OptionReader({}).get_size("max_bytes", None) is None
 
 
-class Written(int):
-    """An int that remembers its YAML text, as the config loader's SourceInt does."""
-
-    source_text: str
-
-    def __new__(cls, value: int, source_text: str) -> Written:
-        number = super().__new__(cls, value)
-        number.source_text = source_text
-        return number
-
-
 class TestGetMode:
     """``get_mode``: a file mode written in octal, however YAML read it."""
 
@@ -349,9 +339,9 @@ class TestGetMode:
         """``0640`` (YAML: 416) and ``640`` (YAML: 640) both mean 0o640."""
         from logfan.sinks.options import OptionReader
 
-        assert OptionReader({"mode": Written(0o640, "0640")}).get_mode("mode", 0o600) == 0o640
-        assert OptionReader({"mode": Written(640, "640")}).get_mode("mode", 0o600) == 0o640
-        assert OptionReader({"mode": Written(0o7, "0o7")}).get_mode("mode", 0o600) == 0o7
+        assert OptionReader({"mode": SourceInt(0o640, "0640")}).get_mode("mode", 0o600) == 0o640
+        assert OptionReader({"mode": SourceInt(640, "640")}).get_mode("mode", 0o600) == 0o640
+        assert OptionReader({"mode": SourceInt(0o7, "0o7")}).get_mode("mode", 0o600) == 0o7
 
     def test_strings(self) -> None:
         """A quoted mode is read as octal digits, with or without 0 or 0o."""
@@ -384,7 +374,7 @@ class TestGetMode:
 
         from logfan.sinks.options import OptionError, OptionReader
 
-        for value in ("rw", "0999", "12345", "", Written(0x1A0, "0x1A0"), True, 640.0, -1):
+        for value in ("rw", "0999", "12345", "", SourceInt(0x1A0, "0x1A0"), True, 640.0, -1):
             with pytest.raises(OptionError) as caught:
                 OptionReader({"mode": value}).get_mode("mode", 0o600)
             assert caught.value.reason == (
