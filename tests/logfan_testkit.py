@@ -251,20 +251,34 @@ def tally(sink: str, sent: list[str], got: list[str]) -> tuple[int, int, int]:
 
 
 class TcpSyslogListener:
-    """A real TCP syslog receiver (RFC 6587 octet counting) that can be closed and reopened."""
+    """A real TCP syslog receiver (RFC 6587 octet counting) that can be closed and reopened.
 
-    def __init__(self) -> None:
+    With ``reading=False`` it accepts connections and reads nothing until ``read()``; with a
+    small ``rcvbuf`` its kernel then takes (and acknowledges) only a few KiB of each.
+    """
+
+    def __init__(self, *, reading: bool = True, rcvbuf: int | None = None) -> None:
         self.port = 0
         self.frames: list[bytes] = []
+        self.rcvbuf = rcvbuf
+        self._reading = threading.Event()
+        if reading:
+            self._reading.set()
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self.open()
 
+    def read(self) -> None:
+        """Start reading every connection (a receiver that was not reading)."""
+        self._reading.set()
+
     def open(self) -> None:
         """Listen (again, on the same port once one was chosen)."""
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.rcvbuf is not None:  # inherited by the connections it accepts
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
         server.bind(("127.0.0.1", self.port))
         server.listen(16)
         self.port = server.getsockname()[1]
@@ -287,6 +301,7 @@ class TcpSyslogListener:
 
     def _read(self, conn: socket.socket) -> None:
         buf = b""
+        self._reading.wait()
         while True:
             try:
                 chunk = conn.recv(65536)

@@ -14,6 +14,9 @@ Choices the RFCs leave to the sender:
   enterprise number. logfan has none, so it claims none: the operator names the SD-ID, which
   then carries the record's own ``host``, ``tag``, ``pid``, ``msgid`` and ``timestamp`` verbatim
   (the header may have cut or replaced them to fit the RFC).
+- RFC 3164 to a unix socket (``/dev/log``) is the local dialect glibc's syslog(3) and logger(1)
+  write: ``<PRI>TIMESTAMP TAG[PID]: MSG``, no HOSTNAME, so journald, rsyslog's imuxsock and
+  syslog-ng's system() source take TAG and PID as the identifier and the process id.
 - A timestamp that is not RFC 3339 is sent as ``-`` in RFC 5424. RFC 3164 has no nil value, so
   there the time of sending is used, as RFC 3164 4.3.2 tells a relay to do.
 - ``max_message_bytes`` counts the syslog message (header and MSG), not the transport framing.
@@ -112,12 +115,15 @@ class MessageBuilder:
         max_message_bytes: int,
         hostname: str | None = None,
         sd_id: str | None = None,
+        local: bool = False,
     ) -> None:
         self.protocol = protocol
         self.facility = facility
         self.template = template
         self.max_message_bytes = max_message_bytes
         self.hostname = hostname
+        #: RFC 3164 to a local socket (/dev/log) in glibc's syslog(3) form, without HOSTNAME.
+        self.local = local
         self.sd_id = sd_id
         self.truncated = 0
         self._local_host = header_field(socket.gethostname().split(".")[0], 255)
@@ -174,7 +180,6 @@ class MessageBuilder:
         parsed = _parse_time(record.timestamp)
         pid = "" if record.pid == "-" else f"[{_bsd_token(record.pid, 128)}]"
         stamp = _bsd_time(parsed[1] if parsed else None)
-        host = self._host(record)
-        return f"<{self._pri(record)}>{stamp} {host} {_bsd_token(record.tag, 32)}{pid}: ".encode(
-            "ascii"
-        )
+        host = "" if self.local else f"{self._host(record)} "
+        tag = _bsd_token(record.tag, 32)
+        return f"<{self._pri(record)}>{stamp} {host}{tag}{pid}: ".encode("ascii")

@@ -144,6 +144,7 @@ class SyslogSink:
             max_message_bytes=self.max_message_bytes,
             hostname=self.hostname,
             sd_id=self.sd_id,
+            local=self.address.scheme == "unix",
         )
         self._transport = Transport(
             self.address,
@@ -190,7 +191,13 @@ class SyslogSink:
             raise self._error(action, exc) from exc
 
     def flush(self) -> None:
-        """Nothing to do: every write hands its bytes to the kernel before returning."""
+        """On a stream, wait until the receiver has taken every byte written (its TCP stack
+        acknowledged them); a receiver that stops reading is a retryable error, the socket
+        closed. A datagram is delivered once sent."""
+        try:
+            self._transport.wait_taken()
+        except OSError as exc:
+            raise self._error("send to", exc) from exc
 
     def close(self) -> None:
         """Close the socket; a later write opens a new one."""

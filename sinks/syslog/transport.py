@@ -4,14 +4,22 @@ A stream transport (TCP, TLS, a stream unix socket) frames each message (RFC 658
 or a trailing LF) and sends a whole batch with one ``sendall``. Syslog receivers never answer,
 so before each batch a stream transport reads what is readable: a hang-up found there makes it
 reconnect instead of losing the batch to a socket the peer already closed (the same check
-rsyslog makes). Every failure is an ``OSError``; the sink turns it into a retryable error.
+rsyslog makes). ``sendall`` returns once the kernel holds the bytes, not once the receiver has
+them: ``wait_taken`` then waits until the socket's queue of unsent and unacknowledged bytes
+(SIOCOUTQ) is empty, that is until the receiver's TCP stack (or, on a unix socket, the reader)
+took them, at most ``TAKE_TIMEOUT`` seconds. Every failure is an ``OSError``; the sink turns it
+into a retryable error.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import socket
 import ssl
+import struct
+import termios
+import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +32,10 @@ ADDRESS_FORMS = (
     "(PORT defaults to 514, 6514 for tls)"
 )
 _TIMEOUT = 5.0
+#: how long a receiver may take to acknowledge a batch before it counts as not reading; well
+#: under the watchdog's limit for a consumer loop that does not go round (15 s with the unit's
+#: WatchdogSec=30s).
+TAKE_TIMEOUT = 10.0
 # A full local send queue loses a UDP datagram just as the network may; raising would resend
 # the datagrams of the batch that did go out, for no better chance of delivery.
 _UDP_TRANSIENT = frozenset({errno.ENOBUFS, errno.EAGAIN})
@@ -85,6 +97,11 @@ def _peer_closed(sock: socket.socket) -> bool:
         return True
     finally:
         sock.settimeout(timeout)
+
+
+def _untaken(sock: socket.socket) -> int:
+    """Bytes written to a stream socket that its peer has not acknowledged (or read) yet."""
+    return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0])
 
 
 def _connected_unix(kind: socket.SocketKind, path: str) -> socket.socket:
@@ -203,6 +220,27 @@ class Transport:
         except OSError:
             self.close()
             raise
+
+    def wait_taken(self, timeout: float | None = None) -> None:
+        """Return once the peer of a stream socket took every byte sent (no-op for datagrams).
+
+        Raises TimeoutError, with the socket closed, when bytes are still unacknowledged after
+        ``timeout`` seconds: the receiver stopped reading, and the batch must be sent again.
+        """
+        sock = self._sock
+        if sock is None or not self.stream:
+            return
+        timeout = TAKE_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        pause = 0.0002
+        while (left := _untaken(sock)) > 0:
+            if time.monotonic() >= deadline:
+                self.close()
+                raise TimeoutError(
+                    errno.ETIMEDOUT, f"the receiver did not take {left} bytes in {timeout:g} s"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _send_datagrams(self, sock: socket.socket, messages: Sequence[bytes]) -> None:
         target = self._target

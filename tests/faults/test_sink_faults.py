@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
@@ -305,6 +306,61 @@ class TestSinkTargetDown:
             assert lost == 0
             assert backlog > 0, "the outage really held lines back in the broker"
             assert peak < 300 * 1024, "the daemon's memory stays bounded while a sink is down"
+        finally:
+            listener.close()
+
+
+class TestReceiverNotReading:
+    """A TCP syslog receiver that accepts and never reads: nothing is counted as delivered."""
+
+    def test_nothing_counted_until_the_receiver_reads(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """The sink retries (the receiver did not take its batch), delivered stays 0 and the
+        lines wait; once the receiver reads, every line arrives. The file sink never waits."""
+        listener = TcpSyslogListener(reading=False, rcvbuf=1024)
+        try:
+            remote, local = setup.sink("remote"), setup.sink("local")
+            out = setup.tmp / "local.log"
+            config = setup.config(
+                {
+                    remote: {"type": "syslog", "address": f"tcp://127.0.0.1:{listener.port}"},
+                    local: {"type": "file", "path": str(out), "format": "{message}"},
+                }
+            )
+            status = setup.tmp / "status.json"
+            config.write_text(config.read_text() + f"daemon: {{status_file: '{status}'}}\n")
+            daemon = Daemon(config, setup.tmp).start()
+            daemons.append(daemon)
+            sent = [f"line {i:05d} " + "x" * 80 for i in range(20_000)]
+            emitted = run_logfan("emit", "-c", str(config), stdin="\n".join(sent).encode())
+            assert emitted.returncode == 0, emitted.stderr
+            wait_for(lambda: read_lines(out) == sent, what="the file sink")
+
+            def remote_figures() -> dict[str, Any]:
+                try:
+                    return dict(json.loads(status.read_text())["sinks"][remote])
+                except (OSError, ValueError, KeyError):
+                    return {}
+
+            wait_for(
+                lambda: "did not take" in str(remote_figures().get("last_error")),
+                timeout=90,
+                what="the syslog sink to say its receiver does not read",
+            )
+            figures = remote_figures()
+            assert figures["state"] == "retrying"
+            assert figures["delivered"] == 0, "nothing the receiver did not take is delivered"
+            assert setup.queue_depth(f"logfan.{remote}") + figures["held"] > 0
+            listener.read()
+            wait_for(
+                lambda: set(listener.messages()) >= set(sent),
+                timeout=120,
+                what="every line once the receiver reads",
+            )
+            assert daemon.stop() == 0, daemon.logs()
+            _, lost, _ = tally(remote, sent, listener.messages())
+            assert lost == 0
         finally:
             listener.close()
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from syslogkit import MakeSink, read_lines, read_octet_frames, record
 
 from logfan.sinks.base import RetryableSinkError
+from logfan.sinks.syslog import transport
 from logfan.sinks.syslog.transport import Address, parse_address
 
 
@@ -181,3 +184,66 @@ class TestParseAddress:
         """An address prints as a URL with its port; IPv6 hosts in brackets."""
         assert str(Address("tcp", "::1", 514)) == "tcp://[::1]:514"
         assert str(Address("unix", path="/dev/log")) == "unix:///dev/log"
+
+
+class TestTaken:
+    """A stream batch counts once the receiver's TCP stack took it, not once the kernel has it."""
+
+    @pytest.fixture
+    def slow_listener(self) -> Iterator[socket.socket]:
+        """A TCP listener whose connections have the smallest receive buffer the kernel allows."""
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            server.settimeout(5)
+            yield server
+
+    def test_a_reading_receiver_takes_the_batch(
+        self, make_sink: MakeSink, tcp_address: str, tcp_listener: socket.socket
+    ) -> None:
+        """write then flush: flush returns once the receiver has every byte."""
+        sink = make_sink(address=tcp_address)
+        sink.write([record(f"line {i}") for i in range(1000)])
+        conn, _ = tcp_listener.accept()
+        with conn:
+            sink.flush()
+            assert len(read_octet_frames(conn, 1000)) == 1000
+
+    def test_a_receiver_that_stops_reading_is_an_error(
+        self,
+        make_sink: MakeSink,
+        slow_listener: socket.socket,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A receiver that accepts and never reads: flush raises a retryable error naming the
+        bytes it did not take, and the socket is closed (the batch is sent again later)."""
+        monkeypatch.setattr(transport, "TAKE_TIMEOUT", 0.5)
+        sink = make_sink(address=f"tcp://127.0.0.1:{slow_listener.getsockname()[1]}")
+        sink.write([record("x" * 90) for _ in range(100)])  # 10 KB: more than it can hold
+        conn, _ = slow_listener.accept()
+        with conn, pytest.raises(RetryableSinkError, match=r"did not take \d+ bytes in 0.5 s"):
+            sink.flush()
+        assert not sink._transport.connected
+
+    def test_after_the_receiver_reads_again_the_batch_goes_through(
+        self,
+        make_sink: MakeSink,
+        slow_listener: socket.socket,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The retry of a batch that was not taken reconnects and is taken once read."""
+        monkeypatch.setattr(transport, "TAKE_TIMEOUT", 0.5)
+        sink = make_sink(address=f"tcp://127.0.0.1:{slow_listener.getsockname()[1]}")
+        batch = [record(f"{i:03d}" + "x" * 90) for i in range(100)]
+        sink.write(batch)
+        stuck, _ = slow_listener.accept()
+        with stuck, pytest.raises(RetryableSinkError):
+            sink.flush()
+        sink.write(batch)
+        conn, _ = slow_listener.accept()
+        with conn:
+            got: list[bytes] = []
+            reader = threading.Thread(target=lambda: got.extend(read_octet_frames(conn, 100)))
+            reader.start()
+            sink.flush()
+            reader.join(10)
+        assert len(got) == 100
