@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from syslogkit import MakeSink, read_lines, read_octet_frames, record
+from syslogkit import BSD_STAMP, MakeSink, read_lines, read_octet_frames, record
 
 from logfan.sinks.base import RetryableSinkError
 from logfan.sinks.syslog import transport
@@ -61,6 +61,25 @@ class TestTcpFraming:
 
 
 class TestUnixSockets:
+    def test_rfc3164_is_the_local_dialect(
+        self, make_sink: MakeSink, tmp_path: Path, udp_address: str, udp_receiver: socket.socket
+    ) -> None:
+        """RFC 3164 to /dev/log is what syslog(3) writes, with no HOSTNAME, so the local
+        daemon takes TAG[PID] as the identifier; over the network HOSTNAME stays."""
+        path = str(tmp_path / "log")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+            receiver.bind(path)
+            receiver.settimeout(5)
+            make_sink(address=f"unix://{path}", protocol="rfc3164").write([record("hi")])
+            local = receiver.recv(65536)
+        make_sink(address=udp_address, protocol="rfc3164").write([record("hi")])
+        network = udp_receiver.recv(65536)
+        local_stamp, network_stamp = BSD_STAMP.match(local), BSD_STAMP.match(network)
+        assert local_stamp is not None
+        assert network_stamp is not None
+        assert local[local_stamp.end() :] == b"app[42]: hi"
+        assert network[network_stamp.end() :] == b"web1 app[42]: hi"
+
     def test_datagram_socket(self, make_sink: MakeSink, tmp_path: Path) -> None:
         """A datagram unix socket gets one unframed message per record."""
         path = str(tmp_path / "log")
