@@ -21,6 +21,9 @@ class SinkState(StrEnum):
     DISCONNECTED = "disconnected"
     #: its worker died; the supervisor starts it again.
     RESTARTING = "restarting"
+    #: its consumer loop has not gone round for a while (stuck in a write, or its worker
+    #: stopped); as the supervisor sees it, not as the worker reports.
+    WEDGED = "wedged"
     #: asked to stop, and stopped.
     STOPPED = "stopped"
 

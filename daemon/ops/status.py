@@ -20,12 +20,22 @@ from logfan.daemon.run.worker import SinkWorker
 STALE_AFTER = 10.0
 
 
+def _state(worker: SinkWorker) -> SinkState:
+    """The worker's own state, unless the supervisor sees it wedged."""
+    return SinkState.WEDGED if worker.wedged_since is not None else worker.figures.state
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
 def sink_figures(worker: SinkWorker) -> dict[str, Any]:
-    """What one sink's worker reports."""
+    """What one sink's worker reports (and, when it is wedged, since when)."""
     figures = worker.figures
     return {
         "type": worker.sink_config.type,
-        "state": figures.state,
+        "state": _state(worker),
+        "wedged_since": worker.wedged_since,
         "delivered": figures.delivered,
         "backlog": figures.backlog,
         "held": figures.held,
@@ -44,10 +54,12 @@ def status_line(workers: Mapping[str, SinkWorker]) -> str:
     """One line for systemd's STATUS=: each sink's state, delivered lines and backlog."""
     parts = []
     for name, worker in workers.items():
-        figures = worker.figures
+        figures, state = worker.figures, _state(worker)
         backlog = "?" if figures.backlog is None else str(figures.backlog)
-        part = f"{name} {figures.state} {figures.delivered} delivered {backlog} queued"
-        if figures.state in (SinkState.DISCONNECTED, SinkState.RETRYING) and figures.last_error:
+        part = f"{name} {state} {figures.delivered} delivered {backlog} queued"
+        if worker.wedged_since is not None:
+            part += f" (no progress since {_clock(worker.wedged_since)})"
+        elif state in (SinkState.DISCONNECTED, SinkState.RETRYING) and figures.last_error:
             part += f" ({figures.last_error[:80]})"
         parts.append(part)
     return "; ".join(parts)
@@ -165,10 +177,18 @@ def status_table(
                 consumers,
                 str(mine.get("delivered", "-")),
                 dead,
-                str(mine.get("last_error") or "-")[:80],
+                _last_error(mine)[:80],
             ]
         )
     return rows
+
+
+def _last_error(figures: Mapping[str, Any]) -> str:
+    """The LAST ERROR cell: a wedged sink says since when it made no progress."""
+    since = figures.get("wedged_since")
+    if isinstance(since, int | float):
+        return f"no progress since {_clock(since)}"
+    return str(figures.get("last_error") or "-")
 
 
 def status_report(config: Config) -> tuple[str, list[str]]:

@@ -176,13 +176,26 @@ class Supervisor:
             self.notifier.status(status.status_line(self.workers))
             self._write_status_file()
         interval = self.notifier.watchdog_interval
-        if interval is not None and now >= self._next_ping:
-            wedged = self.wedged(max(interval, MIN_STALL))
-            if wedged:
-                self.log.error("consumer wedged; no watchdog ping", sinks=wedged)
-            else:
-                self.notifier.watchdog()
-                self._next_ping = now + interval
+        wedged = self._mark_wedged(self.wedged(max(interval or 0.0, MIN_STALL)))
+        if interval is not None and now >= self._next_ping and not wedged:
+            self.notifier.watchdog()
+            self._next_ping = now + interval
+
+    def _mark_wedged(self, names: list[str]) -> list[str]:
+        """Note since when each of ``names`` is wedged (shown by status), logging each episode
+        once as it starts and once as it ends; returns ``names``."""
+        started = [n for n in names if self.workers[n].wedged_since is None]
+        ended = [n for n, w in self.workers.items() if w.wedged_since and n not in names]
+        for name in started:
+            self.workers[name].wedged_since = time.time()
+        for name in ended:
+            self.workers[name].wedged_since = None
+        if started:
+            watchdog = "; no watchdog ping" if self.notifier.watchdog_interval else ""
+            self.log.error(f"consumer wedged{watchdog}", sinks=started)
+        if ended:
+            self.log.info("consumer no longer wedged", sinks=ended)
+        return names
 
     def wedged(self, limit: float) -> list[str]:
         """Sinks whose worker is dead or whose loop has not gone round for ``limit`` seconds.

@@ -186,6 +186,9 @@ class SinkWorker:
         self.log_options = log_options
         self.figures = WorkerFigures()
         self.started_at = time.monotonic()
+        #: since when (wall clock) the supervisor has seen no progress of this worker; None: it
+        #: is not wedged.
+        self.wedged_since: float | None = None
         self._stopping = False
         self._asked = False
         self._conn: Connection | None = None

@@ -103,9 +103,14 @@ class TestSdNotify:
             statuses = notify_socket.count("STATUS")
             wait_for(lambda: notify_socket.count("STATUS") >= statuses + 3, what="3 more STATUS")
             assert notify_socket.count("WATCHDOG") == pings, "no ping while a sink is wedged"
+            last_status = [f for f in notify_socket.fields() if f.startswith("STATUS=")][-1]
+            assert f"{name} wedged " in last_status, last_status
+            assert "(no progress since " in last_status
+            assert log.read_text().count("consumer wedged") == 1, "logged once per episode"
 
             hang.unlink()
             wait_for(lambda: notify_socket.count("WATCHDOG") > pings, what="pings to resume")
+            assert "consumer no longer wedged" in log.read_text()
 
             before = len(notify_socket.fields())
             proc.send_signal(signal.SIGHUP)

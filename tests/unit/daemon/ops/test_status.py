@@ -55,6 +55,7 @@ class TestSinkFigures:
         assert sink_figures(workers()["all"]) == {
             "type": "file",
             "state": SinkState.CONSUMING,
+            "wedged_since": None,
             "delivered": 1500,
             "backlog": 12,
             "held": 3,
@@ -80,6 +81,16 @@ class TestSinkFigures:
 
 class TestStatusLine:
     """``status_line``: one STATUS= line for systemd."""
+
+    def test_a_wedged_worker_says_so_and_since_when(self) -> None:
+        """Whatever the worker last reported, a wedged one shows as wedged, with the time."""
+        pool = workers()
+        since = time.mktime((2026, 12, 4, 17, 40, 2, 0, 0, -1))
+        pool["all"].wedged_since = since
+        line = status_line({"all": pool["all"]})
+        assert line == "all wedged 1500 delivered 12 queued (no progress since 17:40:02)"
+        assert sink_figures(pool["all"])["state"] == SinkState.WEDGED
+        assert sink_figures(pool["all"])["wedged_since"] == since
 
     def test_each_sink_state_delivered_and_backlog(self) -> None:
         """Each sink: state, delivered lines and backlog (``?`` when not known yet)."""
@@ -204,6 +215,13 @@ class TestStatusTable:
             ["all", "file", "retrying", "rabbit1:5672", "12", "3", "1", "1500", "4", "disk full"],
             ["console", "console", "consuming", "rabbit2", "0", "0", "2", "-", "0", "-"],
         ]
+
+    def test_wedged_sink_says_since_when(self) -> None:
+        """A wedged sink's LAST ERROR says since when it made no progress."""
+        since = time.mktime((2026, 12, 4, 9, 5, 0, 0, 0, -1))
+        daemon = {"sinks": {"all": {"state": "wedged", "wedged_since": since, "last_error": None}}}
+        (row, _) = status_table(CONFIG, daemon, {})
+        assert (row[2], row[-1]) == ("wedged", "no progress since 09:05:00")
 
     def test_daemon_stopped(self) -> None:
         """No daemon figures: its columns are ``-``; the broker's depths are still shown."""
