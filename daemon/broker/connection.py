@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,6 +10,7 @@ from kombu import Connection
 
 from logfan.daemon.broker.url import node_urls, parse_broker_url, redact
 from logfan.daemon.config.loader import BrokerConfig
+from logfan.daemon.errors import BrokerError
 
 
 def connect(
@@ -26,8 +28,14 @@ def connect(
     parsed = parse_broker_url(broker.url)
     options = dict(transport_options or {})
     if parsed.embedded:
-        from logfan.daemon.broker.spool.transport import Transport  # noqa: PLC0415 - amqp users never load it
+        from logfan.daemon.broker.spool.access import unusable  # noqa: PLC0415 - amqp users never load it
+        from logfan.daemon.broker.spool.transport import Transport  # noqa: PLC0415
 
+        if (folder := unusable(Path(str(parsed.spool)))) is not None:
+            raise BrokerError(
+                f"cannot use the embedded broker's spool {parsed.spool}: no write access to "
+                f"{folder}; run this as the user that owns it (e.g. sudo -u logfan logfan ...)"
+            )
         options.update(root=parsed.spool, polling_interval=0.01)
         return Connection(transport=Transport, transport_options=options)
     url = (node or parsed.url.split(";")[0]).strip()

@@ -7,13 +7,14 @@ import os
 import select
 import signal
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import structlog
 
 from logfan.daemon.broker import topology
-from logfan.daemon.broker.url import redact
+from logfan.daemon.broker.url import parse_broker_url, redact
 from logfan.daemon.config.loader import Config, load_config
 from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.consume.figures import SinkState
@@ -21,7 +22,7 @@ from logfan.daemon.errors import LogfanError
 from logfan.daemon.ops import status
 from logfan.daemon.run.configwatch import ConfigWatcher
 from logfan.daemon.run.notify import Notifier
-from logfan.daemon.run.worker import SinkWorker
+from logfan.daemon.run.worker import SUPERVISOR_FDS, SinkWorker
 
 #: how long a graceful stop may take before the daemon exits anyway (systemd's default is 90 s).
 STOP_TIMEOUT = 8.0
@@ -98,6 +99,7 @@ class Supervisor:
         self._next_status = 0.0
         self._next_ping = 0.0
         self._status_file_error: str | None = None
+        self._spool_fd: int | None = None
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         # A handler only records the signal (the interpreter itself wakes the loop through the
@@ -119,8 +121,24 @@ class Supervisor:
         except OSError as exc:  # fork refused (TasksMax, memory): tried again like a dead worker
             worker.figures.last_error = f"cannot start a worker process: {exc}"
 
+    def _hold_spool(self) -> None:
+        """On the embedded broker, take its spool (one daemon per spool) or refuse to start."""
+        parsed = parse_broker_url(self.config.broker.url)
+        if not parsed.embedded or self._spool_fd is not None:
+            return
+        from logfan.daemon.broker.spool.access import hold  # noqa: PLC0415 - embedded only
+
+        try:
+            self._spool_fd = hold(Path(str(parsed.spool)))
+        except BlockingIOError as exc:
+            raise LogfanError(str(exc.strerror)) from None
+        except OSError as exc:
+            raise LogfanError(f"cannot use the spool {parsed.spool}: {exc}") from None
+        SUPERVISOR_FDS.add(self._spool_fd)
+
     def run(self, pending_signal: int | None = None) -> int:
         """Serve until SIGTERM or SIGINT (or ``pending_signal``, one that came during start-up)."""
+        self._hold_spool()
         self._signal = pending_signal
         self._waker.arm()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -160,6 +160,8 @@ def _serve(conn: Connection, consumer: SinkConsumer, stop: _Stop) -> bool:
 
 #: every worker's pipe end held by the supervisor: a new worker closes them all (it is a fork).
 _SUPERVISOR_ENDS: set[Connection] = set()
+#: other descriptors only the supervisor may hold (the spool's daemon lock): a worker closes them.
+SUPERVISOR_FDS: set[int] = set()
 
 
 def _forked(
@@ -172,6 +174,9 @@ def _forked(
         with contextlib.suppress(OSError):
             end.close()
     _SUPERVISOR_ENDS.clear()
+    for fd in SUPERVISOR_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
     _worker_main(conn, broker_config, sink_config, log_options)
 
 

@@ -177,6 +177,30 @@ class TestManyEmitters:
                 assert [line for line in got if line.startswith(f"e{k}-")] == lines
 
 
+class TestOneDaemonPerSpool:
+    """Two daemons on one spool would split its queues between them: the second is refused."""
+
+    def test_second_daemon_refused_naming_the_first(
+        self, tmp_path: Path, daemons: list[Daemon]
+    ) -> None:
+        """`logfan run` on a spool in use exits 1 at once, naming the running daemon's pid."""
+        config = embedded_config(tmp_path, file_sinks(tmp_path, ["one"]))
+        first = Daemon(config, tmp_path).start()
+        daemons.append(first)
+        assert first.proc is not None
+        wait_for(lambda: "logfan ready" in first.logs(), what="the first daemon")
+        second = subprocess.run(
+            [*LOGFAN, "run", "-c", str(config)], capture_output=True, timeout=30, check=False
+        )
+        assert second.returncode == 1
+        assert second.stderr.decode() == (
+            f"logfan run: another logfan run (pid {first.proc.pid}) is using the spool "
+            f"{tmp_path}/spool\n"
+        )
+        assert first.proc.poll() is None, "the running daemon goes on"
+        assert first.stop() == 0
+
+
 class TestDeepBacklog:
     """A deep queue drains whole and in order (its cost per get is in bench/spool.py)."""
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -97,3 +103,55 @@ class TestStatus:
         ]  # fmt: skip
         assert row.split() == ["all", "file", "-", "-", "1", "-", "-", "-", "0", "-"]
         assert note == f"daemon: not running (no fresh {tmp_path}/status.json)"
+
+
+class TestSpoolOfAnotherUser:
+    """A user who may not write the embedded broker's spool is told so at once."""
+
+    def test_emit_says_which_folder(self, tmp_path: Path) -> None:
+        """emit exits 1 at once, with one sentence naming the spool and what to do."""
+        public = Path(tempfile.mkdtemp(prefix="logfan-cli-"))
+        try:
+            public.chmod(0o755)
+            path = good_config(public)
+            path.chmod(0o644)
+            assert main(["emit", "-c", str(path), "as root"]) == 0  # makes the spool; warms up
+            for folder in (public / "spool", *(public / "spool").rglob("*")):
+                if folder.is_dir():
+                    folder.chmod(0o755)
+            code, err = as_nobody(lambda: main(["emit", "-c", str(path), "as nobody"]))
+            assert code == "1"
+            assert err == (
+                f"logfan emit: cannot use the embedded broker's spool {public}/spool: no write "
+                f"access to {public}/spool; run this as the user that owns it (e.g. sudo -u "
+                "logfan logfan ...)\n"
+            )
+        finally:
+            shutil.rmtree(public)
+
+
+def as_nobody(call: Callable[[], int]) -> tuple[str, str]:
+    """``call()`` in a child process running as the user nobody: its result and its stderr."""
+    nobody = pwd.getpwnam("nobody")
+    result_r, result_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports through the pipes and never returns into pytest
+        try:
+            os.dup2(err_w, 2)
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - the child's own stderr
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.write(result_w, str(call()).encode())
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent as text
+            os.write(result_w, f"raised {exc!r}".encode())
+        finally:
+            sys.stderr.flush()
+            os._exit(0)
+    os.close(result_w)
+    os.close(err_w)
+    with os.fdopen(result_r, "rb") as result, os.fdopen(err_r, "rb") as err:
+        out = result.read().decode(), err.read().decode()
+    os.waitpid(pid, 0)
+    return out
