@@ -1,4 +1,4 @@
-"""The ``logfan`` command: run, emit, check, status and dead; user mistakes show no traceback."""
+"""The ``logfan`` command (run, emit, check, status, reload, dead); mistakes show no traceback."""
 
 from __future__ import annotations
 
@@ -39,6 +39,17 @@ def _parser() -> argparse.ArgumentParser:
         "--probe",
         action="store_true",
         help="also connect to the broker and open every sink (files, sockets) once",
+    )
+
+    reload_cmd = sub.add_parser(
+        "reload", help="have the running daemon reload its config; exit 1 if it refuses it"
+    )
+    reload_cmd.add_argument("-c", "--config", help=config_help)
+    reload_cmd.add_argument(
+        "--pid", type=int, default=None, help="the daemon's pid (default: from its status file)"
+    )
+    reload_cmd.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS", help="how long to wait (60)"
     )
 
     status_cmd = sub.add_parser("status", help="a table per sink, from the broker and the daemon")
@@ -126,6 +137,13 @@ def _status(args: argparse.Namespace) -> int:
     for note in notes:
         print(note)
     return 1 if any(n.startswith("broker:") for n in notes) else 0
+
+
+def _reload(args: argparse.Namespace) -> int:
+    from logfan.daemon.ops.reload import reload_daemon, status_file_of  # noqa: PLC0415
+
+    print(reload_daemon(status_file_of(config_path(args.config)), args.pid, args.timeout))
+    return 0
 
 
 def _dead(args: argparse.Namespace) -> int:
@@ -259,7 +277,14 @@ def _emit(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``logfan`` console script."""
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "check": _check, "emit": _emit, "dead": _dead, "status": _status}
+    handlers = {
+        "run": _run,
+        "check": _check,
+        "emit": _emit,
+        "dead": _dead,
+        "status": _status,
+        "reload": _reload,
+    }
     handler = handlers[args.command]
     try:
         return handler(args)

@@ -193,6 +193,7 @@ class SinkConsumer(threading.Thread):
             except Exception as exc:  # noqa: BLE001 - the next write reopens or retries
                 self.log.warning("sink reopen failed", error=str(exc))
                 self._close_sink()
+        self.figures.reopened += 1
 
     def _try_open_sink(self) -> None:
         """Open the sink at once, so a target that is down shows before the first line does."""

@@ -50,6 +50,8 @@ class SinkFigures:
         self.state = SinkState.STARTING
         #: messages (deliveries to come) in the sink's queue at the last look (None: not yet).
         self.backlog: int | None = None
+        #: reopen requests handled (after SIGHUP or a reload): the supervisor waits for them.
+        self.reopened = 0
         self.progress_at = time.monotonic()
         #: last time the consumer's loop went round; the watchdog checks it is recent.
         self.tick_at = time.monotonic()

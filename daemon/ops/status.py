@@ -65,11 +65,18 @@ def status_line(workers: Mapping[str, SinkWorker]) -> str:
     return "; ".join(parts)
 
 
-def write_status_file(path: str, workers: Mapping[str, SinkWorker]) -> None:
-    """Replace ``path`` with the current figures (write then rename: readers see whole files)."""
+def write_status_file(
+    path: str, workers: Mapping[str, SinkWorker], reload: Mapping[str, Any] | None = None
+) -> None:
+    """Replace ``path`` with the current figures (write then rename: readers see whole files).
+
+    ``reload`` is the outcome of the last reload (``seq``, ``ok``, ``error``, ``pending``,
+    ``at``), which `logfan reload` waits for.
+    """
     doc = {
         "pid": os.getpid(),
         "written_at": time.time(),
+        "reload": dict(reload) if reload else None,
         "sinks": {name: sink_figures(c) for name, c in workers.items()},
     }
     os.makedirs(os.path.dirname(path), exist_ok=True)

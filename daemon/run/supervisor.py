@@ -32,6 +32,9 @@ STATUS_EVERY = 2.0
 MIN_STALL = 5.0
 #: config edits come in bursts (write, then close; or tmp write, then rename): wait this long.
 RELOAD_SETTLE = 0.3
+#: how long a reload waits for every unchanged sink to reopen its files (under the watchdog's
+#: 15 s, so a wedged sink cannot get the service killed by a reload).
+RELOAD_WAIT = 10.0
 #: a worker that dies soon after its start is restarted after a growing delay, up to this.
 RESTART_MAX = 30.0
 
@@ -100,6 +103,8 @@ class Supervisor:
         self._next_ping = 0.0
         self._status_file_error: str | None = None
         self._spool_fd: int | None = None
+        #: the outcome of the last reload, kept in the status file for `logfan reload`.
+        self.last_reload: dict[str, Any] | None = None
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         # A handler only records the signal (the interpreter itself wakes the loop through the
@@ -231,7 +236,7 @@ class Supervisor:
     def _write_status_file(self) -> None:
         path = self.config.daemon.status_file
         try:
-            status.write_status_file(path, self.workers)
+            status.write_status_file(path, self.workers, self.last_reload)
             self._status_file_error = None
         except OSError as exc:
             if self._status_file_error is None:  # say it once, not every 2 s
@@ -266,12 +271,17 @@ class Supervisor:
                 self._start(sink_config)
 
     def reload(self) -> None:
-        """Apply the config file again; a config that does not load changes nothing."""
+        """Apply the config file again; a config that does not load changes nothing.
+
+        The outcome goes into the status file at once (`logfan reload` waits for it), and
+        READY=1 follows only once every unchanged sink has reopened its files.
+        """
         self.notifier.reloading()
         try:
             new = load_config(self.config.path)
         except LogfanError as exc:
             self.log.error("reload refused; the running config stays", error=str(exc))
+            self._reloaded(error=str(exc))
             self.notifier.ready(f"reload refused: {exc}; " + status.status_line(self.workers))
             return
         old = {s.name: s for s in self.config.sinks}
@@ -289,12 +299,45 @@ class Supervisor:
         for name in [*changed, *added]:
             self._start(wanted[name])
         unchanged = [n for n in wanted if n not in changed and n not in added]
-        for name in unchanged:
-            self.workers[name].request_reopen()
+        pending = self._reopen(unchanged)
         self.log.info(
             "config reloaded", added=added, removed=removed, changed=changed, unchanged=unchanged
         )
+        if pending:
+            self.log.warning("sinks did not reopen their files in time", sinks=pending)
+        self._reloaded(pending=pending)
         self.notifier.ready(status.status_line(self.workers))
+
+    def _reopen(self, names: list[str]) -> list[str]:
+        """Have these sinks reopen their files; wait (RELOAD_WAIT at most) until each says it
+        did, or its worker is gone. Returns the sinks that did not say so in time."""
+        asked = {name: self.workers[name].figures.reopened for name in names}
+        for name in names:
+            self.workers[name].request_reopen()
+        deadline = time.monotonic() + RELOAD_WAIT
+        while True:
+            pending = [
+                n
+                for n, before in asked.items()
+                if self.workers[n].is_alive() and self.workers[n].figures.reopened <= before
+            ]
+            if not pending or time.monotonic() >= deadline:
+                return pending
+            self._waker.wait(0.02)
+            for name in pending:
+                self.workers[name].refresh()
+
+    def _reloaded(self, *, error: str | None = None, pending: list[str] | None = None) -> None:
+        """Record a reload's outcome and write it to the status file now."""
+        seq = int(self.last_reload["seq"]) + 1 if self.last_reload else 1
+        self.last_reload = {
+            "seq": seq,
+            "ok": error is None,
+            "error": error,
+            "pending": pending or [],
+            "at": time.time(),
+        }
+        self._write_status_file()
 
     def _unbind(self, sink: SinkConfig) -> None:
         try:

@@ -120,3 +120,45 @@ class TestReload:
         assert lost == 0, "a changed sink keeps its queue: nothing lost across the restart"
         # The removed sink's queue was unbound at the reload: it keeps its backlog, no new lines.
         assert setup.queue_depth(f"logfan.{gone}") == gone_depth
+
+
+class TestReloadCommand:
+    """`logfan reload` (what `systemctl reload` runs) says what the daemon made of the config."""
+
+    def test_refused_config_fails_and_good_one_returns_after_reopening(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """A refused config: exit 1 with the daemon's reason, the old config runs on. A good
+        one: exit 0 only once the file sink reopened its file (a renamed file is there again)."""
+        name = setup.sink("all")
+        out = setup.tmp / "all.log"
+        status = setup.tmp / "status.json"
+        config = setup.config({name: {"type": "file", "path": str(out), "format": "{message}"}})
+        good = yaml.safe_load(config.read_text())
+        good["daemon"] = {"status_file": str(status)}
+        rewrite(config, good)
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        wait_for(status.exists, what="the status file")
+
+        bad = {**good, "sinks": {name: {"type": "file", "path": str(out), "mode": "rw"}}}
+        rewrite(config, bad)
+        refused = subprocess.run(
+            [*LOGFAN, "reload", "-c", str(config)], capture_output=True, timeout=90, check=False
+        )
+        assert refused.returncode == 1
+        assert refused.stderr.decode().startswith(
+            "logfan reload: reload refused; the running config stays: "
+        )
+        assert "mode: expected an octal file mode like 0640, got 'rw'" in refused.stderr.decode()
+
+        rewrite(config, good)
+        out.rename(out.with_name("all.log.1"))  # as logrotate does
+        done = subprocess.run(
+            [*LOGFAN, "reload", "-c", str(config)], capture_output=True, timeout=90, check=False
+        )
+        assert (done.returncode, done.stdout.decode()) == (0, "reloaded\n"), done.stderr
+        assert out.exists(), "the sink reopened its file before reload returned"
+        assert daemon.proc is not None
+        assert daemon.proc.poll() is None
+        assert daemon.stop() == 0

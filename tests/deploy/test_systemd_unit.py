@@ -90,7 +90,9 @@ class TestSystemdUnit:
             "NotifyAccess": ["main"],
             "WatchdogSec": ["30s"],
             "ExecStart": [f"{INSTALLED} run -c /etc/logfan/logfan.yaml"],
-            "ExecReload": ["/bin/kill -HUP $MAINPID"],
+            "ExecReload": [
+                f"{INSTALLED} reload -c /etc/logfan/logfan.yaml --pid $MAINPID --timeout 50"
+            ],
             "Restart": ["on-failure"],
             "User": ["logfan"],
             "Group": ["logfan"],
