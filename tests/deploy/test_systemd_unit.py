@@ -101,6 +101,8 @@ class TestSystemdUnit:
             "RuntimeDirectory": ["logfan"],
             "CapabilityBoundingSet": [""],
             "MemoryDenyWriteExecute": ["yes"],
+            "LogRateLimitIntervalSec": ["30s"],
+            "LogRateLimitBurst": ["10000000"],
         }
         assert {key: found.get(key) for key in expected} == expected
 
