@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+import traceback
 from typing import Any
 
 import structlog
@@ -24,27 +26,50 @@ def _redact_rendered(_logger: Any, _name: str, line: Any) -> Any:
     return redact(line)
 
 
+#: event keys the journal has fields of its own for (or that only the console needs).
+_JOURNAL_OWN = frozenset({"timestamp", "level", "logger", "pathname", "lineno", "func_name"})
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
+
+
+def _text(value: Any) -> str:
+    """A value as a journal field holds it: strings as they are, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+
+
 class JournalHandler(logging.Handler):
-    """Sends each log record to journald with its context as fields (``LOGFAN_SINK=...``)."""
+    """Sends each log record to journald: the event in words, each value a field of its own.
+
+    MESSAGE is the event and its values (``consumer disconnected sink=remote error=...``), with
+    the traceback when there is one; each value is also a ``LOGFAN_<KEY>`` field (JSON when it
+    is not a string); CODE_FILE, CODE_LINE and CODE_FUNC name the code that logged.
+    """
 
     def __init__(self, send: Any) -> None:
         super().__init__()
         self._send = send
 
     def emit(self, record: logging.LogRecord) -> None:
-        """MESSAGE is the readable line; every bound value is also a field of its own."""
+        """One journal entry for ``record``."""
         try:
-            fields: dict[str, str] = {}
-            if isinstance(record.msg, dict):
-                for key, value in record.msg.items():
-                    name = "LOGFAN_" + "".join(c if c.isalnum() else "_" for c in key).upper()
-                    if not key.startswith("_") and value is not None:
-                        fields[name[:64]] = str(value)
-            priority = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
+            event = record.msg if isinstance(record.msg, dict) else {"event": record.getMessage()}
+            words, fields = [str(event.get("event", ""))], {}
+            for key, value in event.items():
+                if key.startswith("_") or value is None or key in _JOURNAL_OWN:
+                    continue
+                name = "LOGFAN_" + "".join(c if c.isalnum() else "_" for c in key).upper()
+                fields[name[:64]] = redact(_text(value))
+                if key != "event":
+                    words.append(f"{key}={fields[name[:64]]}")
+            message = " ".join(words)
+            if record.exc_info:
+                message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
             self._send(
-                MESSAGE=self.format(record),
-                PRIORITY=str(priority.get(record.levelno, 2)),
+                MESSAGE=redact(message),
+                PRIORITY=str(_PRIORITY.get(record.levelno, 2)),
                 SYSLOG_IDENTIFIER="logfan",
+                CODE_FILE=str(event.get("pathname") or record.pathname),
+                CODE_LINE=int(event.get("lineno") or record.lineno),  # systemd-python wants an int
+                CODE_FUNC=str(event.get("func_name") or record.funcName),
                 **fields,
             )
         except Exception:  # noqa: BLE001 - logging must never take the daemon down
@@ -78,6 +103,13 @@ def configure(*, json_output: bool | None = None, level: str = "info") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact_values,
     ]
+    if journal_send is not None:  # the journal names the code that logged (CODE_FILE, ...)
+        callsite = structlog.processors.CallsiteParameter
+        shared.append(
+            structlog.processors.CallsiteParameterAdder(
+                {callsite.PATHNAME, callsite.LINENO, callsite.FUNC_NAME}
+            )
+        )
     renderer: Any
     if json_output:
         transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)

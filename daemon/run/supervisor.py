@@ -370,10 +370,10 @@ class Supervisor:
     def stop(self) -> int:
         """Stop every worker (each writes and acks what it holds); 0 if all stopped in time."""
         stopped, stuck = self._stop_workers(list(self.workers))
-        totals = {name: status.sink_figures(w) for name, w in stopped.items()}
+        delivered = {name: w.figures.delivered for name, w in stopped.items()}
         status.remove_status_file(self.config.daemon.status_file)
         if stuck:
             self.log.error("workers did not stop in time; unacked lines stay queued", sinks=stuck)
             return 1
-        self.log.info("logfan stopped", sinks=totals)
+        self.log.info("logfan stopped", delivered=delivered)
         return 0

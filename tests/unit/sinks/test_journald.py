@@ -391,7 +391,11 @@ class TestDaemonLogsToJournal:
             [
                 {
                     "event": "consumer disconnected",
-                    "fields": {"sink": "remote", "error": "amqp://guest:hunter2@h:5672// gone"},
+                    "fields": {
+                        "sink": "remote",
+                        "error": "amqp://guest:hunter2@h:5672// gone",
+                        "sinks": ["a", "b"],
+                    },
                 }
             ]
         )
@@ -400,9 +404,16 @@ class TestDaemonLogsToJournal:
         assert entry["PRIORITY"] == b"4"
         assert entry["LOGFAN_SINK"] == b"remote"
         assert entry["LOGFAN_EVENT"] == b"consumer disconnected"
-        assert b"consumer disconnected" in entry["MESSAGE"]
+        assert entry["MESSAGE"] == (
+            b"consumer disconnected sink=remote error=amqp://guest:***@h:5672// gone "
+            b'sinks=["a", "b"]'
+        )
         assert b"hunter2" not in b"".join(entry.values())
         assert entry["LOGFAN_ERROR"] == b"amqp://guest:***@h:5672// gone"
+        assert entry["LOGFAN_SINKS"] == b'["a", "b"]'
+        assert (entry["CODE_FILE"], entry["CODE_FUNC"]) == (b"<string>", b"<module>"), (
+            "the code that logged (here the test's runner script), not the log handler"
+        )
 
 
 class TestHostileInput:

@@ -111,9 +111,9 @@ class Journal:
     """Records what would be sent to journald (systemd.journal.send's keyword fields)."""
 
     def __init__(self) -> None:
-        self.entries: list[dict[str, str]] = []
+        self.entries: list[dict[str, object]] = []
 
-    def send(self, **fields: str) -> None:
+    def send(self, **fields: object) -> None:
         self.entries.append(fields)
 
 
@@ -138,10 +138,13 @@ class TestJournalHandler:
         }
         JournalHandler(journal.send).handle(record(logging.WARNING, event))
         (entry,) = journal.entries
-        assert entry.pop("MESSAGE")
+        assert entry.pop("MESSAGE") == "sink write failed sink=all error-type=OSError attempt=3"
         assert entry == {
             "PRIORITY": "4",
             "SYSLOG_IDENTIFIER": "logfan",
+            "CODE_FILE": __file__,
+            "CODE_LINE": 1,
+            "CODE_FUNC": "None",
             "LOGFAN_EVENT": "sink write failed",
             "LOGFAN_SINK": "all",
             "LOGFAN_ERROR_TYPE": "OSError",
@@ -164,15 +167,33 @@ class TestJournalHandler:
         JournalHandler(journal.send).handle(record(level, {"event": "x"}))
         assert journal.entries[0]["PRIORITY"] == priority
 
-    def test_message_is_the_formatted_line(self) -> None:
-        """MESSAGE is the handler's formatted line; a plain message has no LOGFAN_ fields."""
+    def test_a_plain_message_is_its_text(self) -> None:
+        """A plain (not structlog) message: MESSAGE is its text, with no timestamp or level."""
         journal = Journal()
         handler = JournalHandler(journal.send)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
         handler.handle(record(logging.INFO, "plain text"))
-        assert journal.entries == [
-            {"MESSAGE": "INFO plain text", "PRIORITY": "6", "SYSLOG_IDENTIFIER": "logfan"}
-        ]
+        (entry,) = journal.entries
+        assert (entry["MESSAGE"], entry["LOGFAN_EVENT"]) == ("plain text", "plain text")
+
+    def test_values_that_are_not_text_are_json(self) -> None:
+        """Lists and mappings are JSON in their field and in MESSAGE, not Python reprs."""
+        journal = Journal()
+        event = {"event": "config reloaded", "added": ["extra"], "delivered": {"all": 5}}
+        JournalHandler(journal.send).handle(record(logging.INFO, event))
+        (entry,) = journal.entries
+        assert entry["LOGFAN_ADDED"] == '["extra"]'
+        assert entry["LOGFAN_DELIVERED"] == '{"all": 5}'
+        assert entry["MESSAGE"] == 'config reloaded added=["extra"] delivered={"all": 5}'
+
+    def test_the_code_that_logged(self) -> None:
+        """CODE_FILE, CODE_LINE and CODE_FUNC come from the event (structlog's call site)."""
+        journal = Journal()
+        event = {"event": "x", "pathname": "/a/b.py", "lineno": 7, "func_name": "go"}
+        JournalHandler(journal.send).handle(record(logging.INFO, event))
+        (entry,) = journal.entries
+        assert (entry["CODE_FILE"], entry["CODE_LINE"], entry["CODE_FUNC"]) == ("/a/b.py", 7, "go")
+        assert "LOGFAN_PATHNAME" not in entry
 
     def test_long_key_cut_to_journald_limit(self) -> None:
         """A field name is at most 64 characters, journald's limit."""
