@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= conf/logfan.yaml
 # Debian packages the test suite uses (installed only if missing, only as root).
-TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-dev pkg-config gcc systemd syslog-ng-core openssl
+TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-dev pkg-config gcc systemd syslog-ng-core openssl python3-venv python3-dev passwd
 
 .PHONY: run test test-fast venv test-venv debs rabbitmq lint typecheck docs pytest bench clean
 
