@@ -9,7 +9,7 @@ CONFIG ?= conf/logfan.yaml
 # Debian packages the test suite uses (installed only if missing, only as root).
 TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-dev pkg-config gcc systemd syslog-ng-core openssl python3-venv python3-dev passwd
 
-.PHONY: run test test-fast venv test-venv debs rabbitmq lint typecheck docs pytest bench clean
+.PHONY: run test test-fast venv test-venv debs rabbitmq rsyslog lint typecheck docs pytest bench clean
 
 $(BIN)/logfan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,19 @@ rabbitmq:
 	  fi; \
 	else echo "RabbitMQ is not installed: the RabbitMQ tests will fail"; fi
 
+# rsyslog conflicts with syslog-ng-core as a Debian package, so the tests run it unpacked.
+RSYSLOG := $(VENV)/rsyslog
+RSYSLOG_DEBS := rsyslog rsyslog-openssl libestr0 libfastjson4
+
+rsyslog: $(RSYSLOG)/usr/sbin/rsyslogd
+
+$(RSYSLOG)/usr/sbin/rsyslogd:
+	mkdir -p $(RSYSLOG)/debs
+	cd $(RSYSLOG)/debs && { apt-get download -qq $(RSYSLOG_DEBS) || \
+	  { apt-get update -qq && apt-get download -qq $(RSYSLOG_DEBS); }; }
+	for deb in $(RSYSLOG)/debs/*.deb; do dpkg -x $$deb $(RSYSLOG); done
+	touch $@
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -63,7 +76,7 @@ docs: venv
 pytest:
 	$(BIN)/pytest -n 2 --dist loadfile
 
-test: debs test-venv rabbitmq lint typecheck docs pytest
+test: debs test-venv rabbitmq rsyslog lint typecheck docs pytest
 
 # The fast tier only: pure functions and sinks on temporary files and local sockets.
 test-fast: test-venv

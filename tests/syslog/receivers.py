@@ -1,8 +1,10 @@
-"""Real syslog receivers for the tests: syslog-ng in the foreground, a test CA made by openssl."""
+"""Real syslog receivers for the tests: syslog-ng and rsyslog in the foreground, a test CA."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import shutil
 import signal
 import socket
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from logfan_testkit import wait_for
+from logfan_testkit import REPO, wait_for
 
 #: what syslog-ng writes for each message: its own parsed fields, one JSON object per line.
 FIELDS_TEMPLATE = (
@@ -69,9 +71,12 @@ def _accepts(port: int) -> bool:
 class SyslogNg:
     """One syslog-ng in the foreground with one source of ``kind``, writing ``out.jsonl``."""
 
+    #: the receiver's name, in its folder's name
+    NAME = "syslog-ng"
+
     def __init__(self, workdir: Path, kind: str, tls: dict[str, str] | None = None) -> None:
-        self.binary = need("syslog-ng", "syslog-ng-core")
-        self.dir = workdir / f"syslog-ng-{kind}"
+        self.binary = self.find_binary()
+        self.dir = workdir / f"{self.NAME}-{kind}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.kind = kind
         self.port = free_port(socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
@@ -81,6 +86,10 @@ class SyslogNg:
         self.proc: subprocess.Popen[bytes] | None = None
         self.tls = tls or {}
         self.write_config()
+
+    def find_binary(self) -> str:
+        """The receiver's program."""
+        return need("syslog-ng", "syslog-ng-core")
 
     @property
     def address(self) -> str:
@@ -199,3 +208,110 @@ class TestCA:
             "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext,
         )  # fmt: skip
         return cert, key
+
+
+#: where `make test` unpacks Debian's rsyslog (it conflicts with syslog-ng-core as a package).
+RSYSLOG_ROOT = REPO / ".venv" / "rsyslog"
+_RSYSLOG_LIBS = RSYSLOG_ROOT / "usr" / "lib" / "x86_64-linux-gnu"
+
+#: what rsyslog writes for each message: its own parsed fields as one JSON object per line.
+RSYSLOG_TEMPLATE = """template(name="fields" type="list" option.jsonf="on") {
+  property(outname="facility" name="syslogfacility-text" format="jsonf")
+  property(outname="level" name="syslogseverity-text" format="jsonf")
+  property(outname="host" name="hostname" format="jsonf")
+  property(outname="program" name="app-name" format="jsonf")
+  property(outname="pid" name="procid" format="jsonf")
+  property(outname="msgid" name="msgid" format="jsonf")
+  property(outname="msg" name="msg" format="jsonf")
+  property(outname="stamp" name="timereported" dateFormat="rfc3339" format="jsonf")
+  property(outname="sd" name="$!rfc5424-sd" format="jsonf")
+}"""
+
+# Each kind of input, as the docs give it; {port}, {path} and the TLS files are filled in.
+RSYSLOG_INPUTS = {
+    "udp": (
+        'module(load="imudp")\n'
+        'input(type="imudp" address="127.0.0.1" port="{port}" rcvbufSize="16m")'
+    ),
+    "tcp": 'module(load="imtcp")\ninput(type="imtcp" address="127.0.0.1" port="{port}")',
+    "tcp-lf": 'module(load="imtcp")\ninput(type="imtcp" address="127.0.0.1" port="{port}")',
+    "tls": (
+        'global(defaultNetstreamDriverCAFile="{ca}" defaultNetstreamDriverCertFile="{cert}"\n'
+        '       defaultNetstreamDriverKeyFile="{key}")\n'
+        'module(load="imtcp" streamDriver.name="ossl" streamDriver.mode="1"\n'
+        '       streamDriver.authMode="x509/certvalid")\n'
+        'input(type="imtcp" address="127.0.0.1" port="{port}")'
+    ),
+    "unix-dgram": (
+        'module(load="imuxsock" SysSock.Use="off")\ninput(type="imuxsock" Socket="{path}")'
+    ),
+}
+
+
+class Rsyslog(SyslogNg):
+    """One rsyslogd (unpacked by `make test`) in the foreground with one input of ``kind``."""
+
+    NAME = "rsyslog"
+
+    def find_binary(self) -> str:
+        """rsyslogd as `make test` unpacked it; fail (never skip) when it is not there."""
+        rsyslogd = RSYSLOG_ROOT / "usr" / "sbin" / "rsyslogd"
+        if not rsyslogd.exists():
+            pytest.fail(f"no rsyslogd under {RSYSLOG_ROOT}: `make test` unpacks Debian's rsyslog")
+        return str(rsyslogd)
+
+    def write_config(self) -> None:
+        """Write rsyslog.conf: the input, structured data parsed (mmpstrucdata), one file."""
+        (self.dir / "work").mkdir(exist_ok=True)
+        source = RSYSLOG_INPUTS[self.kind].format(port=self.port, path=self.path, **self.tls)
+        (self.dir / "rsyslog.conf").write_text(
+            f'global(workDirectory="{self.dir / "work"}" maxMessageSize="1m")\n'
+            f"{source}\n"
+            'module(load="mmpstrucdata")\n'
+            f"{RSYSLOG_TEMPLATE}\n"
+            'action(type="mmpstrucdata")\n'
+            f'action(type="omfile" file="{self.out}" template="fields")\n'
+        )
+
+    def start(self) -> Rsyslog:
+        """Start it and wait until its socket is there."""
+        env = {**os.environ, "LD_LIBRARY_PATH": str(_RSYSLOG_LIBS)}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    self.binary,
+                    "-n",
+                    "-f",
+                    str(self.dir / "rsyslog.conf"),
+                    "-i",
+                    str(self.dir / "pid"),
+                    "-M",
+                    str(_RSYSLOG_LIBS / "rsyslog"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        wait_for(self._ready, 30, what=f"rsyslog to listen ({self.kind}); see {self.log}")
+        return self
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message written so far, in the shape syslog-ng's are (see ``SyslogNg``)."""
+        out = []
+        for fields in super().messages():
+            stamp = dt.datetime.fromisoformat(fields["stamp"].replace("Z", "+00:00"))
+            sd = json.loads(fields["sd"]) if fields["sd"] else {}
+            out.append(
+                {
+                    "facility": fields["facility"],
+                    "level": fields["level"],
+                    "host": fields["host"],
+                    "program": fields["program"],
+                    "pid": "" if fields["pid"] == "-" else fields["pid"],
+                    "msgid": "" if fields["msgid"] == "-" else fields["msgid"],
+                    "msg": fields["msg"],
+                    "stamp": f"{stamp.timestamp():.3f}",
+                    **({"_SDATA": sd} if sd else {}),
+                }
+            )
+        return out
