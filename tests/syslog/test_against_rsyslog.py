@@ -17,7 +17,7 @@ from logfan_testkit import tally, wait_for
 from logfan.sinks.base import Options, Record
 from logfan.sinks.syslog import SyslogSink
 
-pytestmark = [pytest.mark.syslog_ng, pytest.mark.processes]
+pytestmark = [pytest.mark.rsyslog, pytest.mark.processes]
 
 import sys  # noqa: E402 - the helpers beside this file need this folder on the path
 
