@@ -232,7 +232,7 @@ class Transport:
             return
         timeout = TAKE_TIMEOUT if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        pause = 0.0002
+        pause = 0.00005
         while (left := _untaken(sock)) > 0:
             if time.monotonic() >= deadline:
                 self.close()

@@ -92,3 +92,13 @@ def test_trickle_bench_prints_both_cases(rabbitmq: dict[str, Any]) -> None:
     header, *rows = run_bench("trickle.py", "300", timeout=300)
     assert header.split() == ["FLUSH_INTERVAL", "P50", "MS", "P99", "MS", "MAX", "MS"]
     assert [row.split()[:2] for row in rows] == [["3600", "s"], ["0.2", "s"]]
+
+
+def test_tcp_ack_bench_prints_both_receivers() -> None:
+    """``bench/tcp_ack.py`` (the TCP sink waiting until the receiver took a batch, next to
+    the sink that does not wait) runs, for a fast and a slow receiver."""
+    title, header, *rows = run_bench("tcp_ack.py", "5000")
+    assert title.startswith("5,000 lines of 80 bytes")
+    assert header.split()[:2] == ["RECEIVER", "SINK"]
+    assert [row.split()[0] for row in rows] == ["fast"] * 3 + ["slow"] * 3
+    assert rows[2].startswith("fast      received, waiting / baseline: ")

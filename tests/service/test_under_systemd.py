@@ -75,11 +75,15 @@ def numbered(tag: str, count: int) -> list[str]:
 
 
 def test_enabled_and_running_with_status_per_sink(host: SystemdHost) -> None:
-    """`enable --now` (Type=notify): active (running), STATUS= names every sink."""
+    """`enable --now` (Type=notify): active (running), STATUS= names every sink; the daemon's
+    own journal entries say the event in words and name the code that logged them."""
     assert host.sh("systemctl is-active logfan").stdout.strip() == "active"
     status = status_text(host)
     for sink in ("all", "audit", "syslog", "journal"):
         assert re.search(rf"\b{sink} consuming \d+ delivered", status), status
+    ready = host.sh("journalctl -u logfan -t logfan -o export LOGFAN_EVENT='logfan ready'").stdout
+    assert "\nMESSAGE=logfan ready status=" in ready, ready
+    assert re.search(r"\nCODE_FILE=\S+/logfan/daemon/run/supervisor\.py\n", ready), ready
 
 
 def test_security_exposure(host: SystemdHost) -> None:
@@ -230,8 +234,12 @@ def test_stop_with_a_backlog_then_start(host: SystemdHost) -> None:
     """`systemctl stop` while a backlog drains: Result=success; after a start, every line."""
     sent = numbered("backlog", 100_000)
     emit(host, "backlog", sent)
+    stopped = main_pid(host)
     host.sh("systemctl stop logfan")
     assert host.sh("systemctl show -p Result --value logfan").stdout.strip() == "success"
+    own = host.sh(f"journalctl -u logfan _PID={stopped} -o cat").stdout
+    assert "logfan stopping" in own, "the daemon's own log is complete"
+    assert re.search(r"logfan stopped delivered=\{.*\}$", own, re.MULTILINE), own[-500:]
     host.sh("systemctl start logfan")
     wait_for(lambda: set(messages(host, "backlog")) >= set(sent), timeout=180, what="lines")
 
