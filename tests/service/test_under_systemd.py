@@ -107,6 +107,8 @@ def test_burst_into_journald_loses_nothing(host: SystemdHost) -> None:
     )
     entries = host.sh("journalctl -t burst -o export | grep -a -c '^SYSLOG_PID='").stdout
     assert int(entries) == 200_000, "every entry has the emitter's pid"
+    pids = host.sh("journalctl -t burst -o export | grep -a '^SYSLOG_PID=' | sort -u").stdout
+    assert len(pids.split()) == 1, f"one emitter, one pid: {pids.split()[:5]}"
     for field in ("LOGFAN_SINK=journal", "SYSLOG_FACILITY=16"):  # journald sink; local0 syslog
         count = host.sh(f"journalctl -t burst -o export | grep -a -c '^{field}$'").stdout
         assert int(count) == 100_000, field
