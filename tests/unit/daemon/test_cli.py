@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
-import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from logfan_testkit import as_nobody
 
 from logfan.daemon.cli import main
 
@@ -128,30 +125,3 @@ class TestSpoolOfAnotherUser:
             )
         finally:
             shutil.rmtree(public)
-
-
-def as_nobody(call: Callable[[], int]) -> tuple[str, str]:
-    """``call()`` in a child process running as the user nobody: its result and its stderr."""
-    nobody = pwd.getpwnam("nobody")
-    result_r, result_w = os.pipe()
-    err_r, err_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child reports through the pipes and never returns into pytest
-        try:
-            os.dup2(err_w, 2)
-            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - the child's own stderr
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            os.write(result_w, str(call()).encode())
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent as text
-            os.write(result_w, f"raised {exc!r}".encode())
-        finally:
-            sys.stderr.flush()
-            os._exit(0)
-    os.close(result_w)
-    os.close(err_w)
-    with os.fdopen(result_r, "rb") as result, os.fdopen(err_r, "rb") as err:
-        out = result.read().decode(), err.read().decode()
-    os.waitpid(pid, 0)
-    return out

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
-import pwd
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from logfan_testkit import as_nobody
 
 from logfan.daemon.broker.spool.access import DAEMON_LOCK, hold, unusable
-
-
-def as_nobody(check: Callable[[], object]) -> str:
-    """Run ``check`` in a child process that dropped to the user nobody; its result as text."""
-    nobody = pwd.getpwnam("nobody")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: no return, no exception escapes into pytest
-        try:
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            os.write(write, str(check()).encode())
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent as text
-            os.write(write, f"raised {exc!r}".encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        out = pipe.read().decode()
-    os.waitpid(pid, 0)
-    return out
 
 
 @pytest.fixture
@@ -62,7 +40,7 @@ class TestUnusable:
 
     def test_another_user_is_told_which_folder(self, spool: Path) -> None:
         """As nobody, the spool itself is the first folder without write access."""
-        assert as_nobody(lambda: unusable(spool)) == str(spool)
+        assert as_nobody(lambda: unusable(spool))[0] == str(spool)
 
     def test_the_owner_may_use_it(self, spool: Path) -> None:
         """The user who owns the spool may use it: None."""
@@ -70,12 +48,12 @@ class TestUnusable:
 
     def test_a_spool_to_be_made_needs_a_writable_parent(self, public: Path) -> None:
         """A spool that does not exist yet: its nearest existing parent must be writable."""
-        assert as_nobody(lambda: unusable(public / "new" / "spool")) == str(public)
+        assert as_nobody(lambda: unusable(public / "new" / "spool"))[0] == str(public)
 
     def test_a_folder_it_cannot_look_into_is_named(self, spool: Path) -> None:
         """A spool inside a folder others may not enter (0700): that folder is named."""
         spool.chmod(0o700)
-        assert as_nobody(lambda: unusable(spool / "deeper")) == str(spool / "deeper")
+        assert as_nobody(lambda: unusable(spool / "deeper"))[0] == str(spool / "deeper")
 
 
 class TestHold:
