@@ -9,9 +9,9 @@ whole batch of records and either writes all of it or raises; ``flush`` makes th
 far as the sink promises; ``close`` releases everything. A sink never acknowledges anything: it
 raises :class:`RetryableSinkError` (the batch stays queued and is retried after a back-off) or
 :class:`PermanentSinkError` (the records go to the sink's dead-letter queue), and the consumer
-decides. A sink may also define ``reopen()`` (optional, not part of the protocol): the daemon
-calls it from the sink's own consumer thread after SIGHUP, before the next write, so file-like
-sinks let go of rotated files. This module never imports ``logfan.daemon``.
+decides. A sink may also define ``reopen()`` (:class:`SupportsReopen`): the daemon calls it
+from the sink's own consumer thread after SIGHUP or a reload, before the next write, so
+file-like sinks let go of rotated files. This module never imports ``logfan.daemon``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "Sink",
     "SinkConfigError",
     "SinkError",
+    "SupportsReopen",
     "normalize_severity",
 ]
 
@@ -111,3 +112,14 @@ class Sink(Protocol):
     def flush(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsReopen(Protocol):
+    """A sink that can let go of its files on demand (optional, beside :class:`Sink`).
+
+    After SIGHUP or a reload the daemon calls ``reopen()`` from the sink's own consumer thread,
+    before its next write, so a file sink lets go of a file logrotate renamed.
+    """
+
+    def reopen(self) -> None: ...

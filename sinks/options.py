@@ -11,11 +11,12 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, overload
 
 __all__ = ["OptionError", "OptionReader", "Options", "SinkConfigError", "parse_size"]
 
 _MISSING: Any = object()
+T = TypeVar("T")
 _SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
 _UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
 
@@ -85,6 +86,11 @@ class OptionReader:
         """Whether ``key`` is set (it is not consumed)."""
         return key in self._values
 
+    @overload
+    def get_str(self, key: str) -> str: ...
+    @overload
+    def get_str(self, key: str, default: T) -> str | T: ...
+
     def get_str(self, key: str, default: Any = _MISSING) -> Any:
         """A non-empty string option."""
         value = self._take(key, default)
@@ -93,6 +99,11 @@ class OptionReader:
         if not isinstance(value, str) or not value:
             raise self.error(key, f"expected a non-empty string, got {value!r}")
         return value
+
+    @overload
+    def get_choice(self, key: str, choices: Iterable[str]) -> str: ...
+    @overload
+    def get_choice(self, key: str, choices: Iterable[str], default: T) -> str | T: ...
 
     def get_choice(self, key: str, choices: Iterable[str], default: Any = _MISSING) -> Any:
         """A string option that must be one of ``choices``."""
@@ -103,6 +114,21 @@ class OptionReader:
         if value not in allowed:
             raise self.error(key, f"expected one of {', '.join(allowed)}; got {value!r}")
         return value
+
+    @overload
+    def get_int(
+        self, key: str, *, minimum: int | None = None, maximum: int | None = None, unit: str = ""
+    ) -> int: ...
+    @overload
+    def get_int(
+        self,
+        key: str,
+        default: T,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+        unit: str = "",
+    ) -> int | T: ...
 
     def get_int(
         self,
@@ -128,6 +154,11 @@ class OptionReader:
             raise self.error(key, f"expected {noun}{_range(minimum, maximum)}, got {value!r}")
         return int(value)
 
+    @overload
+    def get_float(self, key: str, *, minimum: float | None = None) -> float: ...
+    @overload
+    def get_float(self, key: str, default: T, *, minimum: float | None = None) -> float | T: ...
+
     def get_float(self, key: str, default: Any = _MISSING, *, minimum: float | None = None) -> Any:
         """A number (int or float), at least ``minimum`` if given."""
         value = self._take(key, default)
@@ -141,6 +172,11 @@ class OptionReader:
             raise self.error(key, f"expected a number{_range(minimum, None)}, got {value!r}")
         return float(value)
 
+    @overload
+    def get_seconds(self, key: str, *, maximum: float = 3600) -> float: ...
+    @overload
+    def get_seconds(self, key: str, default: T, *, maximum: float = 3600) -> float | T: ...
+
     def get_seconds(self, key: str, default: Any = _MISSING, *, maximum: float = 3600) -> Any:
         """A duration in seconds, more than 0 and at most ``maximum``."""
         value = self._take(key, default)
@@ -152,6 +188,11 @@ class OptionReader:
             raise self.error(key, reason)
         return float(value)
 
+    @overload
+    def get_bool(self, key: str) -> bool: ...
+    @overload
+    def get_bool(self, key: str, default: T) -> bool | T: ...
+
     def get_bool(self, key: str, default: Any = _MISSING) -> Any:
         """A true/false option."""
         value = self._take(key, default)
@@ -160,6 +201,11 @@ class OptionReader:
         if not isinstance(value, bool):
             raise self.error(key, f"expected true or false, got {value!r}")
         return value
+
+    @overload
+    def get_size(self, key: str) -> int: ...
+    @overload
+    def get_size(self, key: str, default: T) -> int | T: ...
 
     def get_size(self, key: str, default: Any = _MISSING) -> Any:
         """A size in bytes: a number, or with a unit (``100MiB``, ``1GB``); at least 1."""

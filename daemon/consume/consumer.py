@@ -20,7 +20,14 @@ from logfan.daemon.consume.figures import SinkFigures, SinkState
 from logfan.daemon.consume.prefetch import Prefetch
 from logfan.daemon.consume.queuewatch import QueueWatch
 from logfan.daemon.envelope import decode_delivery, now_timestamp
-from logfan.sinks.base import PermanentSinkError, Record, RetryableSinkError, Sink
+from logfan.sinks.base import (
+    PermanentSinkError,
+    Record,
+    RetryableSinkError,
+    Sink,
+    SinkError,
+    SupportsReopen,
+)
 from logfan.sinks.truncation import truncate_text
 
 #: how long to wait for more deliveries before writing what has arrived.
@@ -66,6 +73,8 @@ class SinkConsumer(threading.Thread):
         self._queue_watch = QueueWatch(self)
         self._reopen = threading.Event()
         self._prefetch = Prefetch(broker_config.prefetch)
+        #: unexpected sink errors already logged with their traceback in this episode
+        self._reported: set[tuple[str, str]] = set()
 
     def stop(self) -> None:
         """Ask the thread to finish its current batch and return."""
@@ -185,10 +194,9 @@ class SinkConsumer(threading.Thread):
 
     def _reopen_sink(self) -> None:
         self._reopen.clear()
-        reopen = getattr(self.sink, "reopen", None)
-        if self._sink_open and callable(reopen):
+        if self._sink_open and isinstance(self.sink, SupportsReopen):
             try:
-                reopen()
+                self.sink.reopen()
                 self.log.info("sink reopened")
             except Exception as exc:  # noqa: BLE001 - the next write reopens or retries
                 self.log.warning("sink reopen failed", error=str(exc))
@@ -200,6 +208,7 @@ class SinkConsumer(threading.Thread):
         try:
             self._open_sink()
         except Exception as exc:  # noqa: BLE001 - reported as the sink's state; writes retry
+            self._unexpected(exc)
             self._failed(exc)
 
     def _open_sink(self) -> None:
@@ -273,6 +282,7 @@ class SinkConsumer(threading.Thread):
             self._failed(exc)
             return False
         except Exception as exc:  # noqa: BLE001 - a refused line or a plugin bug: counted
+            self._unexpected(exc)
             self._attempts += 1
             if (
                 not isinstance(exc, PermanentSinkError)
@@ -302,6 +312,7 @@ class SinkConsumer(threading.Thread):
                 self._failed(exc)
                 return False
             except Exception as exc:  # noqa: BLE001 - this line is the one the sink refuses
+                self._unexpected(exc)
                 publish_dead(
                     self._producer, self.sink_config, record, f"{type(exc).__name__}: {exc}"
                 )
@@ -314,7 +325,24 @@ class SinkConsumer(threading.Thread):
                 )
         return True
 
+    def _unexpected(self, exc: Exception) -> None:
+        """A sink error that is none of the contract's (a plugin's bug): its traceback, once
+        per distinct error until the sink writes a batch again."""
+        if isinstance(exc, SinkError):
+            return
+        key = (type(exc).__name__, str(exc))
+        if key not in self._reported:
+            self._reported.add(key)
+            self.log.error(
+                "sink raised an unexpected error",
+                sink_type=self.sink_config.type,
+                error=str(exc),
+                error_type=type(exc).__name__,
+                exc_info=exc,
+            )
+
     def _done(self, deliveries: list[Any], lines: int) -> None:
+        self._reported.clear()
         self._ack(deliveries)
         self.figures.delivered += lines
         self.figures.deliveries += len(deliveries)

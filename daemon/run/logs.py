@@ -141,6 +141,7 @@ def configure(*, json_output: bool | None = None, level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # kombu and amqp are chatty at INFO about every connect; their warnings still show.
-    for name in ("kombu", "amqp"):
+    # kombu and amqp are chatty at INFO about every connect; their warnings still show. The config
+    # watcher (watchdog) logs each event in the config's folder at DEBUG, the status file's too.
+    for name in ("kombu", "amqp", "watchdog"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

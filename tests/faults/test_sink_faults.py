@@ -57,6 +57,12 @@ class TestPoisonLine:
         wait_for(lambda: len(read_lines(plain_out)) == 1000, what="the plain sink")
         wait_for(lambda: len(read_lines(picky_out)) == 999, what="the picky sink")
         wait_for(lambda: len(log_events(daemon, "line dead-lettered")) == 1, what="dead letter")
+        # ValueError is no error of the sink contract: a plugin's bug, shown with its traceback,
+        # once for the three tries and the line-by-line pass that all met it
+        (bug,) = log_events(daemon, "sink raised an unexpected error")
+        assert (bug["sink"], bug["sink_type"], bug["error_type"]) == (picky, "picky", "ValueError")
+        frames = bug["exception"][0]["frames"]
+        assert frames[-1]["name"] == "write", "the traceback ends in the plugin's write"
 
         listed = run_logfan("dead", "-c", str(config), picky)
         assert listed.returncode == 0, listed.stderr

@@ -130,3 +130,17 @@ class TestSinkProtocol:
     def test_without_flush_is_not_a_sink(self) -> None:
         """A class missing ``flush`` is not a Sink."""
         assert not isinstance(NoFlush(), Sink)
+
+
+class TestSupportsReopen:
+    """``SupportsReopen``: the sinks that let go of their files on demand."""
+
+    def test_the_file_sink_reopens_the_console_does_not(self, tmp_path: Path) -> None:
+        """The file sink has ``reopen``; the console sink, with nothing to reopen, has not."""
+        from logfan.sinks.base import Options, SupportsReopen
+        from logfan.sinks.console import ConsoleSink
+        from logfan.sinks.file import FileSink
+
+        file_sink = FileSink("f", Options("f", {"path": str(tmp_path / "f.log")}))
+        assert isinstance(file_sink, SupportsReopen)
+        assert not isinstance(ConsoleSink("c", Options("c", {})), SupportsReopen)

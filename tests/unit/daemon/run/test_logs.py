@@ -24,7 +24,7 @@ def configured(*, json_output: bool, level: str = "info") -> Iterator[None]:
     """
     root = logging.getLogger()
     handlers, root_level = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level for name in ("kombu", "amqp")}
+    levels = {name: logging.getLogger(name).level for name in ("kombu", "amqp", "watchdog")}
     try:
         configure(json_output=json_output, level=level)
         yield
@@ -213,3 +213,14 @@ class TestJournalHandler:
         monkeypatch.setattr(handler, "handleError", reported.append)
         handler.handle(record(logging.ERROR, {"event": "x"}))
         assert len(reported) == 1
+
+
+class TestQuietLibraries:
+    """Libraries that log every event at DEBUG are held at WARNING, whatever --log-level says."""
+
+    @pytest.mark.parametrize("name", ["kombu", "amqp", "watchdog"])
+    def test_held_at_warning_even_at_debug(self, name: str) -> None:
+        """At ``--log-level debug`` the config watcher (watchdog), kombu and amqp say nothing
+        below WARNING: the watcher would log every write to the config's folder."""
+        with configured(json_output=True, level="debug"):
+            assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
