@@ -1,4 +1,4 @@
-"""The ``logfan`` command (run, emit, check, status, reload, dead); mistakes show no traceback."""
+"""The ``logfan`` command: run, emit, check, status, reload, dead, sinks; no tracebacks."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     reload_cmd.add_argument(
         "--timeout", type=float, default=60.0, metavar="SECONDS", help="how long to wait (60)"
     )
+
+    sinks_cmd = sub.add_parser("sinks", help="the installed sink types, or one type's options")
+    sinks_cmd.add_argument("type", nargs="?", help="a sink type: its options and their defaults")
 
     status_cmd = sub.add_parser("status", help="a table per sink, from the broker and the daemon")
     status_cmd.add_argument("-c", "--config", help=config_help)
@@ -143,6 +146,17 @@ def _reload(args: argparse.Namespace) -> int:
     from logfan.daemon.ops.reload import reload_daemon, status_file_of  # noqa: PLC0415
 
     print(reload_daemon(status_file_of(config_path(args.config)), args.pid, args.timeout))
+    return 0
+
+
+def _sinks(args: argparse.Namespace) -> int:
+    from logfan.daemon.ops.sinktypes import list_types, show_type  # noqa: PLC0415
+    from logfan.sinks.base import SinkConfigError  # noqa: PLC0415
+
+    try:
+        print(show_type(args.type) if args.type else list_types())
+    except (LookupError, SinkConfigError) as exc:
+        raise LogfanError(str(exc)) from None
     return 0
 
 
@@ -284,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dead": _dead,
         "status": _status,
         "reload": _reload,
+        "sinks": _sinks,
     }
     handler = handlers[args.command]
     try:

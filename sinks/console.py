@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import ClassVar
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
 from logfan.sinks.template import CONTROL_POLICIES, render_lines, template_option
@@ -14,6 +15,13 @@ DEFAULT_FORMAT = "{timestamp} {host} {tag}: {message}"
 
 class ConsoleSink:
     """Writes each batch as whole lines to ``stream`` (stdout or stderr) and flushes it."""
+
+    #: one line of help per option, shown by `logfan sinks console`.
+    OPTION_HELP: ClassVar[dict[str, str]] = {
+        "stream": "stdout or stderr, the daemon's own",
+        "format": "each line's text: a template such as {timestamp} {tag}: {message}",
+        "control_chars": "control characters in a line: escape (as \\n, \\x1b...), strip or keep",
+    }
 
     def __init__(self, name: str, options: Options) -> None:
         self.name = name

@@ -24,7 +24,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from logfan.sinks.base import (
     SEVERITIES,
@@ -97,6 +97,13 @@ def _encode(name: str, value: str) -> bytes:
 
 class JournaldSink:
     """Sends each record to the local journald as one entry (``journalctl -t TAG`` finds it)."""
+
+    #: one line of help per option, shown by `logfan sinks journald`.
+    OPTION_HELP: ClassVar[dict[str, str]] = {
+        "format": "MESSAGE: a template as for files",
+        "control_chars": "control characters in a line: keep (the default here), escape or strip",
+        "fields": "extra journal fields, NAME: template",
+    }
 
     def __init__(self, name: str, options: Options) -> None:
         self.name = name

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, overload
 
-__all__ = ["OptionError", "OptionReader", "Options", "SinkConfigError", "parse_size"]
+__all__ = ["REQUIRED", "OptionError", "OptionReader", "Options", "SinkConfigError", "parse_size"]
 
-_MISSING: Any = object()
+#: the default of a required option (a getter given no default raises when the key is absent)
+REQUIRED: Any = object()
 T = TypeVar("T")
 _SIZE = re.compile(r"\A\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\s*\Z")
 _UNITS = {"B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
@@ -73,11 +74,14 @@ class OptionReader:
         """Build the error for ``key`` (to raise from the caller's own checks)."""
         return OptionError(key, reason)
 
+    def _note(self, key: str, kind: str, default: Any, choices: Sequence[str] = ()) -> None:
+        """A getter is about to read ``key`` (``logfan sinks`` listens here to list options)."""
+
     def _take(self, key: str, default: Any) -> Any:
         self._known.add(key)
         if key in self._values:
             return self._values[key]
-        if default is _MISSING:
+        if default is REQUIRED:
             hint = f", as in {self.example}" if self.example else ""
             raise self.error(key, f"this option is required{hint}")
         return default
@@ -91,8 +95,9 @@ class OptionReader:
     @overload
     def get_str(self, key: str, default: T) -> str | T: ...
 
-    def get_str(self, key: str, default: Any = _MISSING) -> Any:
+    def get_str(self, key: str, default: Any = REQUIRED) -> Any:
         """A non-empty string option."""
+        self._note(key, "text", default)
         value = self._take(key, default)
         if value is default and key not in self._values:
             return value
@@ -105,9 +110,10 @@ class OptionReader:
     @overload
     def get_choice(self, key: str, choices: Iterable[str], default: T) -> str | T: ...
 
-    def get_choice(self, key: str, choices: Iterable[str], default: Any = _MISSING) -> Any:
+    def get_choice(self, key: str, choices: Iterable[str], default: Any = REQUIRED) -> Any:
         """A string option that must be one of ``choices``."""
         allowed = list(choices)
+        self._note(key, "one of " + ", ".join(allowed), default, allowed)
         value = self._take(key, default)
         if value is default and key not in self._values:
             return value
@@ -133,13 +139,14 @@ class OptionReader:
     def get_int(
         self,
         key: str,
-        default: Any = _MISSING,
+        default: Any = REQUIRED,
         *,
         minimum: int | None = None,
         maximum: int | None = None,
         unit: str = "",
     ) -> Any:
         """A whole number within ``[minimum, maximum]`` (``unit``, e.g. "files", is named)."""
+        self._note(key, "whole number" + _range(minimum, maximum), default)
         value = self._take(key, default)
         if value is default and key not in self._values:
             return value
@@ -159,8 +166,9 @@ class OptionReader:
     @overload
     def get_float(self, key: str, default: T, *, minimum: float | None = None) -> float | T: ...
 
-    def get_float(self, key: str, default: Any = _MISSING, *, minimum: float | None = None) -> Any:
+    def get_float(self, key: str, default: Any = REQUIRED, *, minimum: float | None = None) -> Any:
         """A number (int or float), at least ``minimum`` if given."""
+        self._note(key, "number" + _range(minimum, None), default)
         value = self._take(key, default)
         if value is default and key not in self._values:
             return value
@@ -177,8 +185,9 @@ class OptionReader:
     @overload
     def get_seconds(self, key: str, default: T, *, maximum: float = 3600) -> float | T: ...
 
-    def get_seconds(self, key: str, default: Any = _MISSING, *, maximum: float = 3600) -> Any:
+    def get_seconds(self, key: str, default: Any = REQUIRED, *, maximum: float = 3600) -> Any:
         """A duration in seconds, more than 0 and at most ``maximum``."""
+        self._note(key, f"seconds, at most {maximum:g}", default)
         value = self._take(key, default)
         if value is default and key not in self._values:
             return value
@@ -193,8 +202,9 @@ class OptionReader:
     @overload
     def get_bool(self, key: str, default: T) -> bool | T: ...
 
-    def get_bool(self, key: str, default: Any = _MISSING) -> Any:
+    def get_bool(self, key: str, default: Any = REQUIRED) -> Any:
         """A true/false option."""
+        self._note(key, "true or false", default)
         value = self._take(key, default)
         if value is default and key not in self._values:
             return value
@@ -207,8 +217,9 @@ class OptionReader:
     @overload
     def get_size(self, key: str, default: T) -> int | T: ...
 
-    def get_size(self, key: str, default: Any = _MISSING) -> Any:
+    def get_size(self, key: str, default: Any = REQUIRED) -> Any:
         """A size in bytes: a number, or with a unit (``100MiB``, ``1GB``); at least 1."""
+        self._note(key, "size (100MiB, 1GB)", default)
         value = self._take(key, default)
         if value is default and key not in self._values:
             return value
@@ -227,6 +238,7 @@ class OptionReader:
         source text in ``source_text`` so both mean 0o640 here. An int without source text
         (built in Python) is taken as the mode itself.
         """
+        self._note(key, "file mode (0640)", default)
         if key not in self._values:
             self._known.add(key)
             return default
@@ -244,6 +256,7 @@ class OptionReader:
 
     def get_raw(self, key: str, default: Any = None) -> Any:
         """An option of any shape; the caller checks it itself."""
+        self._note(key, "any", default)
         return self._take(key, default)
 
     def section(self, key: str, *, example: str) -> OptionReader | None:
@@ -251,6 +264,7 @@ class OptionReader:
 
         Its errors name ``key.option`` and are raised as this reader's errors.
         """
+        self._note(key, f"mapping like {example}", None)
         raw = self._take(key, None)
         if raw is None:
             return None

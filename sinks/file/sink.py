@@ -8,6 +8,7 @@ import grp
 import os
 import pwd
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
 from logfan.sinks.file.namewatch import NameWatch
@@ -52,6 +53,18 @@ class FileSink:
     ``rotate:`` rotates by size without logrotate.
     A file this sink creates gets ``mode`` exactly (whatever the umask) and ``owner``/``group``.
     """
+
+    #: one line of help per option, shown by `logfan sinks file`.
+    OPTION_HELP: ClassVar[dict[str, str]] = {
+        "path": "the file to append to; its folder is created 0750",
+        "mode": "the mode of a file logfan creates, exactly, whatever the umask",
+        "fsync": "acknowledge a batch only once it is on disk",
+        "owner": "the user (name or number) of a file logfan creates",
+        "group": "the group (name or number) of a file logfan creates",
+        "rotate": "built-in rotation instead of logrotate: max_bytes, keep, compress",
+        "format": "each line's text: a template such as {timestamp} {tag}: {message}",
+        "control_chars": "control characters in a line: escape (as \\n, \\x1b...), strip or keep",
+    }
 
     def __init__(self, name: str, options: Options) -> None:
         self.name = name

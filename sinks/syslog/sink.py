@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Sequence
+from typing import ClassVar
 
 from logfan.sinks.base import Options, Record, RetryableSinkError
 from logfan.sinks.syslog.message import MessageBuilder, check_sd_id, header_field
@@ -117,6 +118,22 @@ class SyslogSink:
     closed and the next write reconnects. ``truncated`` counts messages cut to
     ``max_message_bytes``; ``dropped`` counts UDP datagrams lost to a full local send queue.
     """
+
+    #: one line of help per option, shown by `logfan sinks syslog`.
+    OPTION_HELP: ClassVar[dict[str, str]] = {
+        "address": "udp://, tcp://, tls://HOST[:PORT] or unix:///PATH",
+        "protocol": "RFC 5424, or RFC 3164 (the local form on a unix socket)",
+        "facility": "a name (kern ... local7) or 0-23",
+        "framing": "octet-counting (tcp, tls) or lf (a stream unix socket); not for udp",
+        "format": "the MSG part: a template as for files",
+        "max_message_bytes": "header and MSG at most; 2048 over udp; longer ones end with a marker",
+        "hostname": "HOSTNAME of every message (default: the line's host, else this machine)",
+        "sd_id": "send each line's metadata as structured data under this NAME@PEN",
+        "ca_file": "tls: the CA certificates that sign the receiver's",
+        "cert_file": "tls: a client certificate",
+        "key_file": "tls: the client certificate's key, unless in cert_file",
+        "server_name": "tls: the name the receiver's certificate must carry",
+    }
 
     def __init__(self, name: str, options: Options) -> None:
         self.name = name
