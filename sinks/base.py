@@ -1,5 +1,11 @@
 """The sink contract: the record a sink receives, the protocol it implements, the errors it raises.
 
+Who calls what: the constructor runs wherever a config is loaded (``check``, every ``emit``, the
+supervisor, each worker), so it opens nothing; ``open``, ``write`` + ``flush`` (always a pair),
+``close`` and ``reopen`` run in the sink's own worker process, in its consumer thread; after an
+error the consumer calls ``close``, waits a back-off (0.5 s doubling to 30 s) and calls ``open``
+and ``write`` with the same records. The docs' "Writing a sink" page has the whole lifecycle.
+
 A sink type is a class registered in the entry-point group ``logfan.sinks``. The daemon builds it
 as ``SinkClass(name, options)`` where ``options`` is an :class:`Options` view of the sink's YAML
 mapping (minus ``type``). The constructor reads and checks every option it knows, then calls
