@@ -27,6 +27,7 @@ test-venv:
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,systemd,docs]' --config-settings editable_mode=strict
 	$(BIN)/pip install -q ./tests/plugins/logfan-testsinks
+	$(BIN)/pip install -q ./examples/logfan-http
 
 debs:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -66,6 +67,7 @@ typecheck:
 	$(BIN)/mypy -p logfan.daemon -p logfan.sinks
 	$(BIN)/mypy tests $$(ls bench/*.py 2>/dev/null)
 	cd tests/plugins/logfan-testsinks && ../../../$(BIN)/mypy --strict logfan_testsinks.py
+	cd examples/logfan-http && ../../$(BIN)/mypy --strict logfan_http.py tests
 
 # The docs site: a broken link or anchor fails the build (strict).
 docs: venv

@@ -17,7 +17,7 @@ from typing import Any
 from logfan.daemon.config.registry import installed_sink_types, load_sink_class
 from logfan.daemon.config.sink import FLUSH_INTERVAL
 from logfan.daemon.ops.status import render_table
-from logfan.sinks.options import REQUIRED, Options
+from logfan.sinks.options import REQUIRED, Options, SinkConfigError
 from logfan.sinks.truncation import MAX_LINE_BYTES
 
 #: the keys the daemon reads itself, accepted by every sink type, with their defaults.
@@ -47,6 +47,8 @@ class _Describing(Options):
     def __init__(self, sink: str) -> None:
         super().__init__(sink, {})
         self.noted: dict[str, tuple[str, Any]] = {}
+        #: required options given a stand-in value (a sink may refuse it once it checks it)
+        self.stood_in: set[str] = set()
         self._stand_in: Any = None
 
     def _note(self, key: str, kind: str, default: Any, choices: Sequence[str] = ()) -> None:
@@ -56,7 +58,10 @@ class _Describing(Options):
 
     def _take(self, key: str, default: Any) -> Any:
         self._known.add(key)
-        return self._stand_in if default is REQUIRED else default
+        if default is REQUIRED:
+            self.stood_in.add(key)
+            return self._stand_in
+        return default
 
 
 def _shown(default: Any) -> str:
@@ -79,7 +84,11 @@ def describe(type_name: str) -> list[OptionDoc]:
     """
     cls = load_sink_class(type_name)
     options = _Describing(type_name)
-    cls(type_name, options)
+    try:
+        cls(type_name, options)
+    except SinkConfigError as exc:
+        if exc.key not in options.stood_in:  # not our stand-in refused: a real problem
+            raise
     helps: dict[str, str] = dict(getattr(cls, "OPTION_HELP", {}))
     return [
         OptionDoc(key, kind, _shown(default), helps.get(key, "-"))

@@ -47,6 +47,16 @@ def test_list_names_each_type_with_its_distribution() -> None:
     found = {row.split()[0]: row.split()[1] for row in rows}
     assert {name: found[name] for name in BUILT_IN} == dict.fromkeys(BUILT_IN, "logfan")
     assert found["picky"] == "logfan-testsinks"
+    assert found["http"] == "logfan-http", "the example plugin package (examples/logfan-http)"
+
+
+def test_a_third_party_type_with_a_required_option_it_checks() -> None:
+    """The example's http sink refuses the stand-in for its required url, yet is described,
+    with the help its class declares for every option."""
+    cls = load_sink_class("http")
+    docs = describe("http")
+    assert [doc.key for doc in docs] == list(cls.OPTION_HELP)
+    assert (docs[0].key, docs[0].default) == ("url", "required")
 
 
 def test_one_type_ends_with_the_common_options() -> None:
