@@ -86,6 +86,14 @@ class OptionReader:
             raise self.error(key, f"this option is required{hint}")
         return default
 
+    def _given(
+        self, key: str, kind: str, default: Any, choices: Sequence[str] = ()
+    ) -> tuple[bool, Any]:
+        """Note and take ``key``: ``(True, its value)`` when set, else ``(False, default)``."""
+        self._note(key, kind, default, choices)
+        value = self._take(key, default)
+        return not (value is default and key not in self._values), value
+
     def has(self, key: str) -> bool:
         """Whether ``key`` is set (it is not consumed)."""
         return key in self._values
@@ -97,9 +105,8 @@ class OptionReader:
 
     def get_str(self, key: str, default: Any = REQUIRED) -> Any:
         """A non-empty string option."""
-        self._note(key, "text", default)
-        value = self._take(key, default)
-        if value is default and key not in self._values:
+        given, value = self._given(key, "text", default)
+        if not given:
             return value
         if not isinstance(value, str) or not value:
             raise self.error(key, f"expected a non-empty string, got {value!r}")
@@ -113,9 +120,8 @@ class OptionReader:
     def get_choice(self, key: str, choices: Iterable[str], default: Any = REQUIRED) -> Any:
         """A string option that must be one of ``choices``."""
         allowed = list(choices)
-        self._note(key, "one of " + ", ".join(allowed), default, allowed)
-        value = self._take(key, default)
-        if value is default and key not in self._values:
+        given, value = self._given(key, "one of " + ", ".join(allowed), default, allowed)
+        if not given:
             return value
         if value not in allowed:
             raise self.error(key, f"expected one of {', '.join(allowed)}; got {value!r}")
@@ -146,9 +152,8 @@ class OptionReader:
         unit: str = "",
     ) -> Any:
         """A whole number within ``[minimum, maximum]`` (``unit``, e.g. "files", is named)."""
-        self._note(key, "whole number" + _range(minimum, maximum), default)
-        value = self._take(key, default)
-        if value is default and key not in self._values:
+        given, value = self._given(key, "whole number" + _range(minimum, maximum), default)
+        if not given:
             return value
         fits = (
             isinstance(value, int)
@@ -168,9 +173,8 @@ class OptionReader:
 
     def get_float(self, key: str, default: Any = REQUIRED, *, minimum: float | None = None) -> Any:
         """A number (int or float), at least ``minimum`` if given."""
-        self._note(key, "number" + _range(minimum, None), default)
-        value = self._take(key, default)
-        if value is default and key not in self._values:
+        given, value = self._given(key, "number" + _range(minimum, None), default)
+        if not given:
             return value
         if (
             isinstance(value, bool)
@@ -187,9 +191,8 @@ class OptionReader:
 
     def get_seconds(self, key: str, default: Any = REQUIRED, *, maximum: float = 3600) -> Any:
         """A duration in seconds, more than 0 and at most ``maximum``."""
-        self._note(key, f"seconds, at most {maximum:g}", default)
-        value = self._take(key, default)
-        if value is default and key not in self._values:
+        given, value = self._given(key, f"seconds, at most {maximum:g}", default)
+        if not given:
             return value
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or not 0 < value <= maximum:
@@ -204,9 +207,8 @@ class OptionReader:
 
     def get_bool(self, key: str, default: Any = REQUIRED) -> Any:
         """A true/false option."""
-        self._note(key, "true or false", default)
-        value = self._take(key, default)
-        if value is default and key not in self._values:
+        given, value = self._given(key, "true or false", default)
+        if not given:
             return value
         if not isinstance(value, bool):
             raise self.error(key, f"expected true or false, got {value!r}")
@@ -219,9 +221,8 @@ class OptionReader:
 
     def get_size(self, key: str, default: Any = REQUIRED) -> Any:
         """A size in bytes: a number, or with a unit (``100MiB``, ``1GB``); at least 1."""
-        self._note(key, "size (100MiB, 1GB)", default)
-        value = self._take(key, default)
-        if value is default and key not in self._values:
+        given, value = self._given(key, "size (100MiB, 1GB)", default)
+        if not given:
             return value
         if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             return int(value)
@@ -238,11 +239,9 @@ class OptionReader:
         source text in ``source_text`` so both mean 0o640 here. An int without source text
         (built in Python) is taken as the mode itself.
         """
-        self._note(key, "file mode (0640)", default)
-        if key not in self._values:
-            self._known.add(key)
+        given, value = self._given(key, "file mode (0640)", default)
+        if not given:
             return default
-        value = self._take(key, default)
         text: str | None = getattr(value, "source_text", None)
         if text is None and isinstance(value, str):
             text = value
