@@ -9,7 +9,7 @@ CONFIG ?= conf/logfan.yaml
 # Debian packages the test suite uses (installed only if missing, only as root).
 TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-dev pkg-config gcc systemd syslog-ng-core openssl python3-venv python3-dev passwd
 
-.PHONY: run test test-fast venv test-venv debs rabbitmq rsyslog lint typecheck docs pytest bench clean
+.PHONY: run test test-fast venv test-venv debs rabbitmq rsyslog prometheus lint typecheck docs pytest bench clean
 
 $(BIN)/logfan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,19 @@ $(RSYSLOG)/usr/sbin/rsyslogd:
 	for deb in $(RSYSLOG)/debs/*.deb; do dpkg -x $$deb $(RSYSLOG); done
 	touch $@
 
+# Prometheus (for the metrics tests), unpacked too: installing the package would start a
+# Prometheus server on the machine.
+PROMETHEUS := $(VENV)/prometheus
+
+prometheus: $(PROMETHEUS)/usr/bin/prometheus
+
+$(PROMETHEUS)/usr/bin/prometheus:
+	mkdir -p $(PROMETHEUS)/debs
+	cd $(PROMETHEUS)/debs && { apt-get download -qq prometheus || \
+	  { apt-get update -qq && apt-get download -qq prometheus; }; }
+	dpkg -x $(PROMETHEUS)/debs/prometheus_*.deb $(PROMETHEUS)
+	touch $@
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -78,7 +91,7 @@ docs: venv
 pytest:
 	$(BIN)/pytest -n 2 --dist loadfile
 
-test: debs test-venv rabbitmq rsyslog lint typecheck docs pytest
+test: debs test-venv rabbitmq rsyslog prometheus lint typecheck docs pytest
 
 # The fast tier only: pure functions and sinks on temporary files and local sockets.
 test-fast: test-venv

@@ -312,6 +312,7 @@ class Options(OptionReader):
             "flush_interval",
             "queue_type",
             "scope",
+            "select",
         }
     )
 

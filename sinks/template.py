@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterable
 
 from logfan.sinks.base import Options, Record
 
-__all__ = ["CONTROL_POLICIES", "PLACEHOLDERS", "Template", "control_filter", "template_option"]
+__all__ = [
+    "CONTROL_POLICIES",
+    "MAX_WIDTH",
+    "PLACEHOLDERS",
+    "Template",
+    "control_filter",
+    "template_option",
+]
 
 #: the placeholders a ``format`` may use, each a field of :class:`Record`.
 PLACEHOLDERS: tuple[str, ...] = ("message", "timestamp", "host", "tag", "severity", "pid", "msgid")
@@ -24,6 +31,10 @@ _C0[0x7F] = "\\x7f"
 # C1 controls (U+0080-U+009F: U+009B is an 8-bit CSI some terminals obey, U+0085 a line break)
 # and the Unicode line and paragraph separators are escaped too.
 _C0.update({c: f"\\u{c:04x}" for c in [*range(0x80, 0xA0), 0x2028, 0x2029]})
+#: the widest a placeholder may be padded (``{tag:<20}``); wider would bloat every line.
+MAX_WIDTH = 1024
+# A format spec: [[fill]align][sign][z][#][0][width]...; group 1 is the width.
+_WIDTH = re.compile(r"(?s:.?[<>=^])?[-+ ]?z?#?0?(\d*)")
 _ESCAPE: dict[int, str | None] = str.maketrans(_C0)
 _STRIPPED: dict[int, str | None] = {c: None for c in _C0 if c != 0x09}
 _STRIP: dict[int, str | None] = str.maketrans(_STRIPPED)
@@ -87,6 +98,12 @@ class Template:
             if conversion is not None or (spec and "{" in spec):
                 raise ValueError(f"placeholder {{{field}}} in {text!r} takes no conversion")
             if spec:
+                width = _WIDTH.match(spec)
+                if width and width.group(1) and int(width.group(1)) > MAX_WIDTH:
+                    raise ValueError(
+                        f"width {width.group(1)} in {{{field}:{spec}}} is over {MAX_WIDTH}: "
+                        "every line would be padded to it"
+                    )
                 try:
                     format("", spec)
                 except ValueError as exc:

@@ -20,7 +20,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 #: the markers that name a real resource; see pyproject.toml.
 TIERS = frozenset(
-    {"rabbitmq", "rabbitmq_node", "processes", "syslog_ng", "systemd", "logrotate", "bench"}
+    {
+        "rabbitmq",
+        "rabbitmq_node",
+        "processes",
+        "syslog_ng",
+        "systemd",
+        "logrotate",
+        "bench",
+        "prometheus",
+    }
 )
 FAST_TIER = Path(__file__).parent / "unit"
 

@@ -154,11 +154,19 @@ def suffix() -> str:
 
 
 def write_config(
-    path: Path, url: str, exchange: str, sinks: dict[str, dict[str, Any]], **broker: Any
+    path: Path,
+    url: str,
+    exchange: str,
+    sinks: dict[str, dict[str, Any]],
+    daemon: dict[str, Any] | None = None,
+    **broker: Any,
 ) -> Path:
     """Write a logfan YAML config; ``broker`` adds keys to its broker section."""
-    section = {"url": url, "exchange": exchange, **broker}
-    path.write_text(yaml.safe_dump({"broker": section, "sinks": sinks}))
+    doc: dict[str, Any] = {"broker": {"url": url, "exchange": exchange, **broker}}
+    if daemon is not None:
+        doc["daemon"] = daemon
+    doc["sinks"] = sinks
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
@@ -208,9 +216,13 @@ class Setup:
         return full
 
     def config(
-        self, sinks: dict[str, dict[str, Any]], name: str = "logfan.yaml", **broker: Any
+        self,
+        sinks: dict[str, dict[str, Any]],
+        name: str = "logfan.yaml",
+        daemon: dict[str, Any] | None = None,
+        **broker: Any,
     ) -> Path:
-        return write_config(self.tmp / name, self.url, self.exchange, sinks, **broker)
+        return write_config(self.tmp / name, self.url, self.exchange, sinks, daemon, **broker)
 
     def queue_depth(self, queue: str) -> int:
         """Messages ready in ``queue`` (the broker's own figure)."""

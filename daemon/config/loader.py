@@ -19,6 +19,8 @@ DEFAULT_PATH = "/etc/logfan/logfan.yaml"
 DEFAULT_URL = "filesystem:///var/lib/logfan/spool"
 EXCHANGE_NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,200}\Z")
 HOST_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+#: the default of ``daemon.metrics``: Prometheus metrics on loopback only.
+METRICS_ADDRESS = "127.0.0.1:9464"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +46,22 @@ class DaemonConfig:
     status_file: str = "/run/logfan/status.json"
     #: this daemon's name in ``per-host`` queue names (default: the short host name).
     host: str = dataclasses.field(default_factory=lambda: socket.gethostname().split(".")[0])
+    #: where to serve Prometheus metrics (``HOST:PORT``); None: not at all.
+    metrics: str | None = METRICS_ADDRESS
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """``metrics`` as (host, port)."""
+        return None if self.metrics is None else parse_address(self.metrics)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9464`` for IPv6; port 0 picks a free one); ValueError if bad."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT such as {METRICS_ADDRESS} or false, got {text!r}")
+    return host, int(port)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,11 +172,22 @@ def _daemon(section: OptionReader | None) -> DaemonConfig:
         return DaemonConfig()
     status_file = section.get_str("status_file", DaemonConfig.status_file)
     host = section.get_raw("host")
-    if host is None:
-        config = DaemonConfig(status_file=os.path.abspath(status_file))
-    elif isinstance(host, str) and HOST_NAME.match(host):
-        config = DaemonConfig(status_file=os.path.abspath(status_file), host=host)
-    else:
+    if host is not None and not (isinstance(host, str) and HOST_NAME.match(host)):
         raise section.error("host", f"expected letters, digits, '_' or '-', got {host!r}")
+    metrics = section.get_raw("metrics", METRICS_ADDRESS)
+    if metrics is False:
+        metrics = None
+    elif isinstance(metrics, str):
+        try:
+            parse_address(metrics)
+        except ValueError as exc:
+            raise section.error("metrics", str(exc)) from None
+    else:
+        raise section.error(
+            "metrics", f"expected HOST:PORT such as {METRICS_ADDRESS} or false, got {metrics!r}"
+        )
+    config = DaemonConfig(status_file=os.path.abspath(status_file), metrics=metrics)
+    if host is not None:
+        config = dataclasses.replace(config, host=host)
     section.finish()
     return config

@@ -9,6 +9,7 @@ from typing import Any
 
 from logfan.daemon.config.registry import load_sink_class
 from logfan.daemon.config.yamlsource import Document
+from logfan.daemon.consume.selection import Selection, parse_selection
 from logfan.sinks.base import Options, Sink, SinkConfigError
 from logfan.sinks.options import parse_size
 from logfan.sinks.truncation import MAX_LINE_BYTES
@@ -48,6 +49,8 @@ class SinkConfig:
     scope: str = "shared"
     #: the daemon's host name, in the queue's name when ``scope`` is ``per-host``.
     host: str = "-"
+    #: which lines the sink writes (``select:``); None: every line.
+    select: Selection | None = None
 
     @property
     def queue(self) -> str:
@@ -108,6 +111,9 @@ def parse_sink(doc: Document, name: str, raw: Any, *, queue_type: str, host: str
             queue_type=options.get_choice("queue_type", QUEUE_TYPES, queue_type),
             scope=options.get_choice("scope", SCOPES, _DEFAULT.scope),
             host=host,
+            select=parse_selection(
+                options.section("select", example="{min_severity: err, match: 'timeout'}")
+            ),
         )
         build_sink(sink_config)
     except LookupError as exc:

@@ -15,6 +15,7 @@ from logfan.daemon.broker import connection, topology
 from logfan.daemon.broker.url import error_text
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.config.sink import SinkConfig
+from logfan.daemon.consume.counters import sink_metrics
 from logfan.daemon.consume.deadletter import publish_dead
 from logfan.daemon.consume.figures import SinkFigures, SinkState
 from logfan.daemon.consume.prefetch import Prefetch
@@ -57,6 +58,7 @@ class SinkConsumer(threading.Thread):
         self.sink_config = sink_config
         self.sink = sink
         self.figures = SinkFigures()
+        self.metrics = sink_metrics(sink_config.name, sink_config.type)
         self.log = structlog.get_logger("logfan.consumer").bind(sink=sink_config.name)
         self._stop_event = threading.Event()
         self._held: list[Any] = []
@@ -75,6 +77,10 @@ class SinkConsumer(threading.Thread):
         self._prefetch = Prefetch(broker_config.prefetch)
         #: unexpected sink errors already logged with their traceback in this episode
         self._reported: set[tuple[str, str]] = set()
+        #: lines of the batch being written that its selection did not take
+        self._filtered = 0
+        #: the sink's own count of lines it shortened, as last added to the metrics
+        self._sink_truncated = 0
 
     def stop(self) -> None:
         """Ask the thread to finish its current batch and return."""
@@ -159,6 +165,8 @@ class SinkConsumer(threading.Thread):
 
     def _connected(self, conn: Any) -> None:
         self.figures.connects += 1
+        if self.figures.connects > 1:
+            self.metrics.reconnects.inc()
         if self.figures.state == SinkState.DISCONNECTED:
             self.figures.last_error = None  # the broker is back: its error is history
         self.figures.state = SinkState.RETRYING if self._retry_at else SinkState.CONSUMING
@@ -234,6 +242,7 @@ class SinkConsumer(threading.Thread):
                     out = out if out is not records else list(records)
                     out[i] = record._replace(message=text)
                     self.figures.truncated += 1
+                    self.metrics.truncated.inc()
         return out
 
     def _records(self, delivery: Any) -> list[Record]:
@@ -274,10 +283,19 @@ class SinkConsumer(threading.Thread):
 
     def _write_batch(self, deliveries: list[Any]) -> bool:
         records = self._truncate([r for d in deliveries for r in self._records(d)])
+        if self.sink_config.select is not None:
+            taken = self.sink_config.select.select(records)
+            self._filtered = len(records) - len(taken)
+            records = taken
+            if not records:
+                self._done(deliveries, records)
+                return True
         try:
             self._open_sink()
+            started = time.perf_counter()
             self.sink.write(records)
             self.sink.flush()
+            self.metrics.write_seconds.observe(time.perf_counter() - started)
         except RetryableSinkError as exc:
             self._failed(exc)
             return False
@@ -290,40 +308,47 @@ class SinkConsumer(threading.Thread):
             ):
                 self._failed(exc)
                 return False
-            if not self._isolate(records, exc):
+            written = self._isolate(records, exc)
+            if written is None:
                 return False
-        self._done(deliveries, len(records))
+            self._done(deliveries, written)
+            return True
+        self._done(deliveries, records)
         return True
 
-    def _isolate(self, records: list[Record], first: Exception) -> bool:
-        """Write the lines one by one, dead-lettering those the sink refuses; False: retry later."""
+    def _isolate(self, records: list[Record], first: Exception) -> list[Record] | None:
+        """Write the lines one by one, dead-lettering those the sink refuses; returns the lines
+        written (None: a retryable error came, and the batch is retried later)."""
         self.log.warning(
             "batch refused; trying its lines one by one",
             error=str(first),
             attempts=self._attempts,
             lines=len(records),
         )
+        written = []
         for record in records:
             try:
                 self._open_sink()
                 self.sink.write([record])
                 self.sink.flush()
+                written.append(record)
             except RetryableSinkError as exc:
                 self._failed(exc)
-                return False
+                return None
             except Exception as exc:  # noqa: BLE001 - this line is the one the sink refuses
                 self._unexpected(exc)
                 publish_dead(
                     self._producer, self.sink_config, record, f"{type(exc).__name__}: {exc}"
                 )
                 self.figures.dead_lettered += 1
+                self.metrics.dead_lettered.inc()
                 self.log.error(
                     "line dead-lettered",
                     reason=str(exc),
                     queue=self.sink_config.dead_queue,
                     msgid=record.msgid,
                 )
-        return True
+        return written
 
     def _unexpected(self, exc: Exception) -> None:
         """A sink error that is none of the contract's (a plugin's bug): its traceback, once
@@ -341,10 +366,21 @@ class SinkConsumer(threading.Thread):
                 exc_info=exc,
             )
 
-    def _done(self, deliveries: list[Any], lines: int) -> None:
+    def _done(self, deliveries: list[Any], written: list[Record]) -> None:
+        """The batch is written (``written``: its lines the sink took): counted, then acked.
+
+        The metrics count it before the ack, so that they count what the sink's target holds
+        (a batch written again after a crash before its ack is there twice, and counted twice).
+        """
         self._reported.clear()
+        if written:
+            self._count(written)
+        self.metrics.filtered.inc(self._filtered)
         self._ack(deliveries)
+        lines = len(written)
         self.figures.delivered += lines
+        self.figures.filtered += self._filtered
+        self._filtered = 0
         self.figures.deliveries += len(deliveries)
         self.figures.redelivered += sum(1 for d in deliveries if d.delivery_info.get("redelivered"))
         self.figures.progress_at = time.monotonic()
@@ -356,8 +392,22 @@ class SinkConsumer(threading.Thread):
         self._backoff = BACKOFF_MIN
         self._retry_at = 0.0
 
+    def _count(self, written: list[Record]) -> None:
+        metrics = self.metrics
+        metrics.lines.inc(len(written))
+        metrics.bytes.inc(
+            sum(len(m) if m.isascii() else len(m.encode()) for m in (r.message for r in written))
+        )
+        metrics.batches.inc()
+        sink_truncated = int(getattr(self.sink, "truncated", 0) or 0)
+        if sink_truncated > self._sink_truncated:
+            metrics.truncated.inc(sink_truncated - self._sink_truncated)
+        self._sink_truncated = sink_truncated
+        self.figures.written_at = time.time()
+
     def _failed(self, exc: Exception) -> None:
         self.figures.retries += 1
+        self.metrics.retries.inc()
         self.figures.last_error = str(exc)
         if self.figures.state != SinkState.RETRYING:
             self.log.warning(

@@ -43,6 +43,8 @@ class SinkFigures:
         self.dropped = 0
         #: lines cut to ``max_line_bytes``.
         self.truncated = 0
+        #: lines the sink's ``select`` did not take (acknowledged, not written).
+        self.filtered = 0
         self.node: str | None = None
         self.retries = 0
         self.connects = 0
@@ -53,5 +55,7 @@ class SinkFigures:
         #: reopen requests handled (after SIGHUP or a reload): the supervisor waits for them.
         self.reopened = 0
         self.progress_at = time.monotonic()
+        #: when the sink last wrote a batch (wall clock; None: not yet).
+        self.written_at: float | None = None
         #: last time the consumer's loop went round; the watchdog checks it is recent.
         self.tick_at = time.monotonic()

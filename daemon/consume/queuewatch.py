@@ -48,6 +48,7 @@ class QueueWatch:
         self.last_count = count
         if dropped:
             figures.dropped += dropped
+            self.owner.metrics.dropped.inc(dropped)
             if not self.in_episode:
                 self.owner.log.warning(
                     "queue full: dropping its oldest lines into the dead-letter queue",

@@ -20,7 +20,7 @@ from logfan.daemon.run.worker import SinkWorker
 STALE_AFTER = 10.0
 
 
-def _state(worker: SinkWorker) -> SinkState:
+def state_of(worker: SinkWorker) -> SinkState:
     """The worker's own state, unless the supervisor sees it wedged."""
     return SinkState.WEDGED if worker.wedged_since is not None else worker.figures.state
 
@@ -34,7 +34,7 @@ def sink_figures(worker: SinkWorker) -> dict[str, Any]:
     figures = worker.figures
     return {
         "type": worker.sink_config.type,
-        "state": _state(worker),
+        "state": state_of(worker),
         "wedged_since": worker.wedged_since,
         "delivered": figures.delivered,
         "backlog": figures.backlog,
@@ -43,6 +43,7 @@ def sink_figures(worker: SinkWorker) -> dict[str, Any]:
         "dead_lettered": figures.dead_lettered,
         "dropped": figures.dropped,
         "truncated": figures.truncated + figures.sink_truncated,
+        "filtered": figures.filtered,
         "retries": figures.retries,
         "connects": figures.connects,
         "node": figures.node,
@@ -54,7 +55,7 @@ def status_line(workers: Mapping[str, SinkWorker]) -> str:
     """One line for systemd's STATUS=: each sink's state, delivered lines and backlog."""
     parts = []
     for name, worker in workers.items():
-        figures, state = worker.figures, _state(worker)
+        figures, state = worker.figures, state_of(worker)
         backlog = "?" if figures.backlog is None else str(figures.backlog)
         part = f"{name} {state} {figures.delivered} delivered {backlog} queued"
         if worker.wedged_since is not None:
@@ -66,17 +67,22 @@ def status_line(workers: Mapping[str, SinkWorker]) -> str:
 
 
 def write_status_file(
-    path: str, workers: Mapping[str, SinkWorker], reload: Mapping[str, Any] | None = None
+    path: str,
+    workers: Mapping[str, SinkWorker],
+    reload: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
 ) -> None:
     """Replace ``path`` with the current figures (write then rename: readers see whole files).
 
     ``reload`` is the outcome of the last reload (``seq``, ``ok``, ``error``, ``pending``,
-    ``at``), which `logfan reload` waits for.
+    ``at``), which `logfan reload` waits for; ``metrics`` where they are served (``url``) or
+    why not (``error``).
     """
     doc = {
         "pid": os.getpid(),
         "written_at": time.time(),
         "reload": dict(reload) if reload else None,
+        "metrics": dict(metrics) if metrics else None,
         "sinks": {name: sink_figures(c) for name, c in workers.items()},
     }
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -202,6 +208,9 @@ def status_report(config: Config) -> tuple[str, list[str]]:
     """``logfan status``: the table, and notes on what could not be asked (daemon, broker)."""
     daemon = read_status_file(config.daemon.status_file)
     notes = [] if daemon else [f"daemon: not running (no fresh {config.daemon.status_file})"]
+    served = daemon.get("metrics") if daemon else None
+    if isinstance(served, dict) and (served.get("url") or served.get("error")):
+        notes.append(f"metrics: {served.get('url') or served.get('error')}")
     depths: Depths = {}
     try:
         depths = queue_depths(config)

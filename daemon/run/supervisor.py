@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import select
 import signal
@@ -21,6 +22,7 @@ from logfan.daemon.consume.figures import SinkState
 from logfan.daemon.errors import LogfanError
 from logfan.daemon.ops import status
 from logfan.daemon.run.configwatch import ConfigWatcher
+from logfan.daemon.run.metrics import DaemonRow, MetricsServer, SinkRow
 from logfan.daemon.run.notify import Notifier
 from logfan.daemon.run.worker import SUPERVISOR_FDS, SinkWorker
 
@@ -105,6 +107,14 @@ class Supervisor:
         self._spool_fd: int | None = None
         #: the outcome of the last reload, kept in the status file for `logfan reload`.
         self.last_reload: dict[str, Any] | None = None
+        self.metrics = MetricsServer()
+        #: the address metrics are served on (or were refused on), and why not, if not.
+        self._metrics_address: str | None = None
+        self._metrics_error: str | None = None
+        #: per sink: times its worker was started again, and every worker's process id.
+        self._restarts: dict[str, int] = {}
+        self._pids: dict[str, list[int]] = {}
+        self._daemon_row = DaemonRow(started_at=time.time())
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         # A handler only records the signal (the interpreter itself wakes the loop through the
@@ -125,6 +135,48 @@ class Supervisor:
             worker.start()
         except OSError as exc:  # fork refused (TasksMax, memory): tried again like a dead worker
             worker.figures.last_error = f"cannot start a worker process: {exc}"
+        if worker.pid is not None:
+            self._pids.setdefault(sink_config.name, []).append(worker.pid)
+
+    def _serve_metrics(self) -> None:
+        """Serve metrics where the config says (again after a reload that changed it); a port
+        that is taken is said once in the log and in the status, and delivery goes on."""
+        wanted = self.config.daemon.metrics
+        if wanted == self._metrics_address and (self.metrics.serving or wanted is None):
+            return
+        self.metrics.stop()
+        self._metrics_address, self._metrics_error = wanted, None
+        address = self.config.daemon.metrics_address
+        if address is None:
+            return
+        try:
+            url = self.metrics.serve(address)
+        except OSError as exc:
+            self._metrics_error = f"cannot serve metrics on {wanted}: {exc.strerror or exc}"
+            self.log.error(
+                "metrics unavailable; lines are delivered as ever",
+                address=wanted,
+                error=exc.strerror or str(exc),
+            )
+            return
+        self.log.info("serving metrics", url=url)
+
+    def _update_metrics(self) -> None:
+        rows = []
+        for name, worker in self.workers.items():
+            figures = worker.figures
+            rows.append(
+                SinkRow(
+                    name=name,
+                    type=worker.sink_config.type,
+                    state=status.state_of(worker),
+                    backlog=figures.backlog,
+                    held=figures.held,
+                    written_at=figures.written_at,
+                    restarts=self._restarts.get(name, 0),
+                )
+            )
+        self.metrics.update(rows, self._daemon_row)
 
     def _hold_spool(self) -> None:
         """On the embedded broker, take its spool (one daemon per spool) or refuse to start."""
@@ -144,6 +196,7 @@ class Supervisor:
     def run(self, pending_signal: int | None = None) -> int:
         """Serve until SIGTERM or SIGINT (or ``pending_signal``, one that came during start-up)."""
         self._hold_spool()
+        self.metrics.prepare()  # before any worker forks: each one counts into its folder
         self._signal = pending_signal
         self._waker.arm()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -155,6 +208,7 @@ class Supervisor:
             exchange=self.config.broker.exchange,
             sinks=[s.name for s in self.config.sinks],
         )
+        self._serve_metrics()
         watcher = ConfigWatcher(self.config.path, self._config_changed)
         watcher.start()
         try:
@@ -186,6 +240,7 @@ class Supervisor:
             worker.refresh()
         if self._signal is None:  # stopping: a worker that exited is not restarted
             self._restart_dead()
+        self._update_metrics()
         if not self._ready and all(
             w.figures.state != SinkState.STARTING for w in self.workers.values()
         ):
@@ -236,7 +291,12 @@ class Supervisor:
     def _write_status_file(self) -> None:
         path = self.config.daemon.status_file
         try:
-            status.write_status_file(path, self.workers, self.last_reload)
+            status.write_status_file(
+                path,
+                self.workers,
+                self.last_reload,
+                metrics={"url": self.metrics.url, "error": self._metrics_error},
+            )
             self._status_file_error = None
         except OSError as exc:
             if self._status_file_error is None:  # say it once, not every 2 s
@@ -269,6 +329,7 @@ class Supervisor:
                 del self._restart_at[name]
                 worker.close()
                 self._start(sink_config)
+                self._restarts[name] = self._restarts.get(name, 0) + 1
 
     def reload(self) -> None:
         """Apply the config file again; a config that does not load changes nothing.
@@ -295,7 +356,10 @@ class Supervisor:
             self._restart_at.pop(name, None)
         for name in removed:
             self._unbind(old[name])
+            self.metrics.forget(self._pids.pop(name, []))
+            self._restarts.pop(name, None)
         self.config = new
+        self._serve_metrics()
         for name in [*changed, *added]:
             self._start(wanted[name])
         unchanged = [n for n in wanted if n not in changed and n not in added]
@@ -330,6 +394,13 @@ class Supervisor:
     def _reloaded(self, *, error: str | None = None, pending: list[str] | None = None) -> None:
         """Record a reload's outcome and write it to the status file now."""
         seq = int(self.last_reload["seq"]) + 1 if self.last_reload else 1
+        row = self._daemon_row
+        self._daemon_row = dataclasses.replace(
+            row,
+            reloads_ok=row.reloads_ok + (error is None),
+            reloads_refused=row.reloads_refused + (error is not None),
+            last_reload_at=time.time(),
+        )
         self.last_reload = {
             "seq": seq,
             "ok": error is None,
@@ -372,6 +443,7 @@ class Supervisor:
         stopped, stuck = self._stop_workers(list(self.workers))
         delivered = {name: w.figures.delivered for name, w in stopped.items()}
         status.remove_status_file(self.config.daemon.status_file)
+        self.metrics.close()
         if stuck:
             self.log.error("workers did not stop in time; unacked lines stay queued", sinks=stuck)
             return 1

@@ -233,6 +233,11 @@ class SinkWorker:
             child.close()  # the worker's end: only the worker holds it now
         self._conn, self._process = conn, process
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process' id (None before it started)."""
+        return None if self._process is None else int(self._process.pid)
+
     def is_alive(self) -> bool:
         """Whether the worker process is running."""
         return self._process is not None and bool(self._process.is_alive())

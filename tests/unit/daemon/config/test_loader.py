@@ -450,3 +450,32 @@ class TestConfigLoaderProperties:
             path.write_text(yaml.safe_dump(doc))
             with contextlib.suppress(ConfigError):
                 load_config(str(path))
+
+
+class TestMetricsAddress:
+    """``daemon.metrics``: HOST:PORT on loopback by default, false for none."""
+
+    def config(self, tmp_path: Path, metrics: str | None) -> Path:
+        daemon = "" if metrics is None else f"daemon:\n  metrics: {metrics}\n"
+        return write(tmp_path, GOOD + daemon)
+
+    def test_default_is_loopback(self, tmp_path: Path) -> None:
+        config = load_config(str(self.config(tmp_path, None)))
+        assert config.daemon.metrics_address == ("127.0.0.1", 9464)
+
+    @pytest.mark.parametrize(
+        ("given", "address"),
+        [
+            ("false", None),
+            ("'0.0.0.0:9464'", ("0.0.0.0", 9464)),
+            ("'[::1]:9100'", ("::1", 9100)),
+            ("'localhost:0'", ("localhost", 0)),
+        ],
+    )
+    def test_given(self, tmp_path: Path, given: str, address: tuple[str, int] | None) -> None:
+        assert load_config(str(self.config(tmp_path, given))).daemon.metrics_address == address
+
+    @pytest.mark.parametrize("given", ["9464", "'host:99999'", "':9464'", "true", "'host:x'"])
+    def test_refused(self, tmp_path: Path, given: str) -> None:
+        with pytest.raises(ConfigError, match=r":\d+: daemon\.metrics: expected HOST:PORT"):
+            load_config(str(self.config(tmp_path, given)))

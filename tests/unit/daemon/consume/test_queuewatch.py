@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 from logfan.daemon.config.sink import SinkConfig
+from logfan.daemon.consume.counters import NoMetrics
 from logfan.daemon.consume.figures import SinkFigures
 from logfan.daemon.consume.queuewatch import QueueWatch
 
@@ -42,7 +43,7 @@ class Channel:
 def watch_of(config: SinkConfig) -> tuple[QueueWatch, SinkFigures, Log]:
     """A QueueWatch over a stand-in consumer of ``config``."""
     figures, log = SinkFigures(), Log()
-    owner = SimpleNamespace(sink_config=config, figures=figures, log=log)
+    owner = SimpleNamespace(sink_config=config, figures=figures, log=log, metrics=NoMetrics())
     return QueueWatch(cast("SinkConsumer", owner)), figures, log
 
 

@@ -41,6 +41,7 @@ def workers() -> dict[str, SinkWorker]:
     figures.state = SinkState.CONSUMING
     figures.delivered, figures.backlog, figures.held = 1500, 12, 3
     figures.redelivered, figures.dead_lettered, figures.dropped = 2, 1, 4
+    figures.filtered = 5
     figures.truncated, figures.sink_truncated = 5, 6
     figures.retries, figures.connects = 7, 8
     figures.node = "amqp://guest:***@rabbit1:5672//"
@@ -63,6 +64,7 @@ class TestSinkFigures:
             "dead_lettered": 1,
             "dropped": 4,
             "truncated": 11,
+            "filtered": 5,
             "retries": 7,
             "connects": 8,
             "node": "amqp://guest:***@rabbit1:5672//",
