@@ -46,7 +46,7 @@ def fires(
     }
 
 
-def annotations(alert: str, **values: str) -> dict[str, str]:
+def alert_annotations(alert: str, **values: str) -> dict[str, str]:
     """The alert's annotations as the rules file writes them, with ``$value`` and labels filled."""
     for group in yaml.safe_load(RULES.read_text())["groups"]:
         for rule in group["rules"]:
@@ -93,7 +93,7 @@ def test_alerts_fire_when_they_should(tmp_path: Path) -> None:
             [
                 {
                     "exp_labels": critical,
-                    "exp_annotations": annotations("LogfanSinkNotDelivering", value="500"),
+                    "exp_annotations": alert_annotations("LogfanSinkNotDelivering", value="500"),
                 }
             ],
         ),
@@ -106,7 +106,9 @@ def test_alerts_fire_when_they_should(tmp_path: Path) -> None:
             [
                 {
                     "exp_labels": warning,
-                    "exp_annotations": annotations("LogfanSinkBacklogGrowing", value="100000"),
+                    "exp_annotations": alert_annotations(
+                        "LogfanSinkBacklogGrowing", value="100000"
+                    ),
                 }
             ],
         ),
@@ -118,7 +120,7 @@ def test_alerts_fire_when_they_should(tmp_path: Path) -> None:
             [
                 {
                     "exp_labels": warning,
-                    "exp_annotations": annotations("LogfanSinkDeadLetters", value="3"),
+                    "exp_annotations": alert_annotations("LogfanSinkDeadLetters", value="3"),
                 }
             ],
         ),
