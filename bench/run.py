@@ -30,13 +30,15 @@ import memory
 import profile_summary
 import throughput
 
-SECTIONS = ("throughput", "latency", "memory", "cost")
+SECTIONS = ("throughput", "select", "latency", "memory", "cost")
 QUICK_LINES = 20_000
 ROW_IDS = (
     "throughput.rabbitmq",
     "throughput.embedded",
     "throughput.tutorial",
     "throughput.tee",
+    "select.typical",
+    "select.every-line",
     "latency.rabbitmq",
     "latency.embedded",
     "latency.tutorial",
@@ -107,6 +109,33 @@ def throughput_rows(runs: dict[str, throughput.Throughput]) -> list[Row]:
                 "; ".join(base) or "-",
                 "; ".join(notes),
                 asdict(run) | {"lines_per_s": run.rate},
+            )
+        )
+    return rows
+
+
+def select_rows(runs: dict[str, list[throughput.Throughput]]) -> list[Row]:
+    """Lines/s with a selecting sink, next to the same daemon without (runs alternated)."""
+    rows = []
+    plain = runs["plain"]
+    base = sum(r.rate for r in plain) / len(plain)
+    cases = {
+        "typical": "select on one file sink: min_severity, tag glob, RE2 exclude_match",
+        "every-line": "select on one file sink: an RE2 match found in every line",
+    }
+    for key, case in cases.items():
+        if key not in runs:
+            continue
+        mean = sum(r.rate for r in runs[key]) / len(runs[key])
+        each = ", ".join(_n(r.rate) for r in runs[key])
+        rows.append(
+            Row(
+                f"select.{key}",
+                f"logfan, RabbitMQ: {case}",
+                f"{_n(mean)} lines/s",
+                f"no select {_n(base)}/s: {_ratio(mean, base)}",
+                f"runs {each}; without: {', '.join(_n(r.rate) for r in plain)}",
+                {"lines_per_s": mean, "baseline_lines_per_s": base},
             )
         )
     return rows
@@ -253,6 +282,22 @@ def _step(what: str, fn: Callable[[], Any]) -> Any:
     return result
 
 
+def _select_runs(source: Path, lines: int, work: Path) -> dict[str, list[throughput.Throughput]]:
+    """Without select and with each selection, alternated twice (the machine's drift evens
+    out): plain, typical, every-line, every-line, typical, plain."""
+    selections: dict[str, dict[str, object] | None] = {
+        "plain": None,
+        "typical": throughput.SELECT_TYPICAL,
+        "every-line": throughput.SELECT_EVERY_LINE,
+    }
+    order = [*selections, *reversed(selections)]
+    runs: dict[str, list[throughput.Throughput]] = {key: [] for key in selections}
+    for key in order:
+        run = partial(throughput.run_logfan, "rabbitmq", source, lines, work, None)
+        runs[key].append(_step(f"select: {key}", partial(run, select=selections[key])))
+    return runs
+
+
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -310,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         if "throughput" in only:
             rows += throughput_rows(runs)
+        if "select" in only:
+            rows += select_rows(_select_runs(source, args.lines, work))
         if "latency" in only:
             lat = {
                 kind: _step(

@@ -85,15 +85,32 @@ def _timeout(lines: int) -> float:
     return max(120.0, lines / 1000)
 
 
+#: a selection that weighs every line (severity, tag glob, an RE2 search) and keeps them all.
+SELECT_TYPICAL: dict[str, object] = {
+    "min_severity": "info",
+    "tags": ["*"],
+    "exclude_match": "status=5\\d\\d",
+}
+#: a selection whose expression matches in every line (one search per line, the dear case).
+SELECT_EVERY_LINE: dict[str, object] = {"match": "status=2\\d\\d"}
+
+
 def run_logfan(
-    kind: str, source: Path, lines: int, workdir: Path, profile_dir: Path | None = None
+    kind: str,
+    source: Path,
+    lines: int,
+    workdir: Path,
+    profile_dir: Path | None = None,
+    *,
+    select: dict[str, object] | None = None,
 ) -> Throughput:
-    """``cat SOURCE | logfan emit`` to a daemon with two file sinks and one UDP syslog sink."""
+    """``cat SOURCE | logfan emit`` to a daemon with two file sinks and one UDP syslog sink
+    (``select``: the first file sink's selection, which must keep every line)."""
     broker = bk.Broker(kind, workdir)
     udp = bk.UdpCounter()
     files = [workdir / f"{kind}-a.log", workdir / f"{kind}-b.log"]
     sinks = {
-        broker.sink_name("a"): bk.file_sink(files[0]),
+        broker.sink_name("a"): bk.file_sink(files[0], **({"select": select} if select else {})),
         broker.sink_name("b"): bk.file_sink(files[1]),
         broker.sink_name("syslog"): bk.syslog_sink(udp.port),
     }

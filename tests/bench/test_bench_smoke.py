@@ -23,6 +23,8 @@ ROWS = (
     "throughput.embedded",
     "throughput.tutorial",
     "throughput.tee",
+    "select.typical",
+    "select.every-line",
     "latency.rabbitmq",
     "latency.embedded",
     "latency.tutorial",
