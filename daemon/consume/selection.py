@@ -39,6 +39,7 @@ def _re2_options() -> Any:
 def _compile(pattern: str) -> Any:
     """The RE2 program for ``pattern``, where ``^`` and ``$`` match at each line's ends."""
     try:
+        re2.compile(pattern.encode(), _re2_options())  # its errors quote the pattern as given
         return re2.compile(f"(?m:{pattern})".encode(), _re2_options())
     except re2.error as exc:
         detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
