@@ -137,6 +137,24 @@ def _version() -> str:
         return "unknown"
 
 
+#: a daemon run's folder of metric files is named PREFIX + its pid + "." + random letters.
+PREFIX = "logfan-metrics."
+
+
+def _sweep(parent: str) -> None:
+    """Remove the folders that daemons killed without a chance to clean up left in ``parent``."""
+    for path in glob.glob(os.path.join(parent, f"{PREFIX}*.*")):
+        pid = os.path.basename(path)[len(PREFIX) :].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's daemon, alive
+
+
 class MetricsServer:
     """The ``/metrics`` endpoint, in a thread of the supervisor."""
 
@@ -152,9 +170,9 @@ class MetricsServer:
             return
         if "prometheus_client" in sys.modules and ENV not in os.environ:
             raise RuntimeError("prometheus_client was imported before the metrics folder was set")
-        counters.folder = tempfile.mkdtemp(
-            prefix="logfan-metrics.", dir=os.environ.get("RUNTIME_DIRECTORY") or None
-        )
+        parent = os.environ.get("RUNTIME_DIRECTORY") or tempfile.gettempdir()
+        _sweep(parent)
+        counters.folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}.", dir=parent)
         os.environ[ENV] = counters.folder
 
     def serve(self, address: tuple[str, int]) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from logfan.daemon.consume.figures import SinkState
-from logfan.daemon.run.metrics import DaemonRow, MetricsServer, SinkRow
+from logfan.daemon.run.metrics import PREFIX, DaemonRow, MetricsServer, SinkRow, _sweep
 
 
 def scrape(server: MetricsServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -61,3 +65,15 @@ def test_sinks_and_daemon() -> None:
 def test_no_reload_yet_means_no_reload_time() -> None:
     server = MetricsServer()
     assert ("logfan_last_reload_timestamp_seconds", ()) not in scrape(server)
+
+
+def test_folders_of_dead_daemons_are_swept(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    gone = tmp_path / f"{PREFIX}{dead.pid}.abc"
+    alive = tmp_path / f"{PREFIX}{os.getppid()}.def"
+    other = tmp_path / "logfan-metrics-notes"
+    for folder in (gone, alive, other):
+        folder.mkdir()
+    _sweep(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
