@@ -46,7 +46,7 @@ def _compile(pattern: str) -> Any:
         raise ValueError(f"not a valid RE2 expression {pattern!r}: {detail}") from None
 
 
-class _Matcher:
+class BatchMatcher:
     """One RE2 expression, searched over a whole batch at once."""
 
     def __init__(self, pattern: str) -> None:
@@ -126,9 +126,9 @@ class _Compiled:
         self._tags = self._globs(selection.tags)
         self._exclude_tags = self._globs(selection.exclude_tags)
         self._tag_verdicts: dict[str, bool] = {}
-        self._match = _Matcher(selection.match) if selection.match is not None else None
+        self._match = BatchMatcher(selection.match) if selection.match is not None else None
         self._exclude = (
-            _Matcher(selection.exclude_match) if selection.exclude_match is not None else None
+            BatchMatcher(selection.exclude_match) if selection.exclude_match is not None else None
         )
         self._takes_all = not (
             self._severities is not None or self._tags or self._exclude_tags

@@ -141,7 +141,7 @@ def _version() -> str:
 PREFIX = "logfan-metrics."
 
 
-def _sweep(parent: str) -> None:
+def sweep_stale(parent: str) -> None:
     """Remove the folders that daemons killed without a chance to clean up left in ``parent``."""
     for path in glob.glob(os.path.join(parent, f"{PREFIX}*.*")):
         pid = os.path.basename(path)[len(PREFIX) :].split(".")[0]
@@ -171,7 +171,7 @@ class MetricsServer:
         if "prometheus_client" in sys.modules and ENV not in os.environ:
             raise RuntimeError("prometheus_client was imported before the metrics folder was set")
         parent = os.environ.get("RUNTIME_DIRECTORY") or tempfile.gettempdir()
-        _sweep(parent)
+        sweep_stale(parent)
         counters.folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}.", dir=parent)
         os.environ[ENV] = counters.folder
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from logfan.daemon.config.loader import load_config
-from logfan.daemon.consume.selection import Selection, _Matcher
+from logfan.daemon.consume.selection import BatchMatcher, Selection
 from logfan.daemon.errors import ConfigError
 from logfan.sinks.base import SEVERITIES, Record
 
@@ -86,14 +86,14 @@ class TestMatch:
         options.never_nl = True
         one = re2.compile(f"(?m:{pattern})", options)
         expected = [one.search(m) is not None for m in messages]  # each message on its own
-        assert _Matcher(pattern).hits(messages) == expected
+        assert BatchMatcher(pattern).hits(messages) == expected
 
     def test_catastrophic_pattern_is_linear(self) -> None:
         """``(a+)+$`` backtracks exponentially in Python's re; RE2 takes it in linear time."""
         line = "a" * 65536 + "!"
         done: list[list[bool]] = []
         worker = threading.Thread(
-            target=lambda: done.append(_Matcher("(a+)+$").hits([line] * 10)), daemon=True
+            target=lambda: done.append(BatchMatcher("(a+)+$").hits([line] * 10)), daemon=True
         )
         worker.start()
         worker.join(60)  # a bound on a hang, not a timing: RE2 takes well under a second

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from logfan.daemon.consume.figures import SinkState
-from logfan.daemon.run.metrics import PREFIX, DaemonRow, MetricsServer, SinkRow, _sweep
+from logfan.daemon.run.metrics import PREFIX, DaemonRow, MetricsServer, SinkRow, sweep_stale
 
 
 def scrape(server: MetricsServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -75,5 +75,5 @@ def test_folders_of_dead_daemons_are_swept(tmp_path: Path) -> None:
     other = tmp_path / "logfan-metrics-notes"
     for folder in (gone, alive, other):
         folder.mkdir()
-    _sweep(str(tmp_path))
+    sweep_stale(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
