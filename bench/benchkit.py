@@ -356,6 +356,71 @@ class UdpCounter:
         self.sock.close()
 
 
+class TcpCounter:
+    """A TCP syslog receiver for LF-framed messages: counts lines in a thread (any number of
+    connections, one after another or at once). It reads in 1 MiB chunks and counts newlines in
+    C, far faster than any sender here writes: it is never the bottleneck."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.server.settimeout(0.2)
+        self.port: int = self.server.getsockname()[1]
+        self.count = 0
+        self.last_at: float | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, name="tcp-accept", daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            reader = threading.Thread(target=self._read, args=(conn,), daemon=True)
+            self._threads.append(reader)
+            reader.start()
+
+    def _read(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        with conn:
+            while not self._stop.is_set():
+                try:
+                    got = conn.recv_into(buf)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not got:
+                    return
+                lines = view[:got].tobytes().count(b"\n")
+                with self._lock:
+                    self.count += lines
+                    self.last_at = time.monotonic()
+
+    def drops(self) -> int:
+        """TCP loses nothing."""
+        return 0
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self.server.close()
+
+
+#: the third destination of a throughput shape: a file, UDP syslog or TCP syslog.
+SHAPES = ("udp", "files", "tcp")
+
+
 @dataclass
 class Arrival:
     """When every sink had every line (or what was missing when the bench gave up)."""
@@ -371,7 +436,7 @@ def wait_for_sinks(
     started: float,
     total: int,
     files: Sequence[Path],
-    udp: UdpCounter | None,
+    udp: UdpCounter | TcpCounter | None,
     *,
     timeout: float,
     on_tick: Callable[[], None] | None = None,
@@ -428,6 +493,11 @@ def wait_for_sinks(
 def syslog_sink(port: int) -> dict[str, Any]:
     """A syslog sink sending RFC 5424 over UDP to 127.0.0.1:``port``."""
     return {"type": "syslog", "address": f"udp://127.0.0.1:{port}"}
+
+
+def tcp_syslog_sink(port: int) -> dict[str, Any]:
+    """A syslog sink sending RFC 5424 over TCP, LF-framed, to 127.0.0.1:``port``."""
+    return {"type": "syslog", "address": f"tcp://127.0.0.1:{port}", "framing": "lf"}
 
 
 def file_sink(path: Path, **options: Any) -> dict[str, Any]:

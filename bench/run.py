@@ -27,16 +27,20 @@ from typing import Any
 import benchkit as bk
 import latency
 import memory
+import peer
 import profile_summary
 import throughput
 
-SECTIONS = ("throughput", "select", "latency", "memory", "cost")
+SECTIONS = ("throughput", "peer", "select", "latency", "memory", "cost")
 QUICK_LINES = 20_000
 ROW_IDS = (
     "throughput.rabbitmq",
     "throughput.embedded",
     "throughput.tutorial",
     "throughput.tee",
+    "peer.files",
+    "peer.udp",
+    "peer.tcp",
     "select.typical",
     "select.every-line",
     "latency.rabbitmq",
@@ -112,6 +116,76 @@ def throughput_rows(runs: dict[str, throughput.Throughput]) -> list[Row]:
             )
         )
     return rows
+
+
+PEER_CASES = {
+    "files": "3 files",
+    "udp": "2 files + UDP syslog",
+    "tcp": "2 files + TCP syslog",
+}
+
+
+def peer_rows(runs: dict[str, throughput.Throughput]) -> list[Row]:
+    """Each shape: logfan (RabbitMQ) next to syslog-ng doing the same, and the embedded broker."""
+    rows = []
+    tut = runs.get("tutorial")
+    for shape, case in PEER_CASES.items():
+        ours, theirs = runs.get(f"rabbitmq-{shape}"), runs.get(f"syslog-ng-{shape}")
+        embedded = runs.get(f"embedded-{shape}")
+        if ours is None or theirs is None:
+            continue
+        base = [f"syslog-ng {_n(theirs.rate)}/s: {_ratio(ours.rate, theirs.rate)}"]
+        if embedded is not None:
+            base.append(
+                f"embedded {_n(embedded.rate)}/s: {_ratio(embedded.rate, theirs.rate)} of syslog-ng"
+            )
+        if tut is not None:
+            base.append(f"tutorial {_n(tut.rate)}/s: {_ratio(ours.rate, tut.rate)}")
+        cpu = ", ".join(
+            f"{name} {s * 1e6 / ours.lines:.1f}" for name, s in sorted(ours.cpu.items())
+        )
+        their_cpu = ", ".join(
+            f"{name} {s * 1e6 / theirs.lines:.2f}" for name, s in sorted(theirs.cpu.items())
+        )
+        rows.append(
+            Row(
+                f"peer.{shape}",
+                f"logfan, RabbitMQ, {case}; syslog-ng, TCP in, flow control, {case}",
+                f"{_n(ours.rate)} lines/s",
+                "; ".join(base),
+                f"CPU s per million lines: logfan {cpu}; syslog-ng {their_cpu}"
+                + "".join(f"; {note}" for note in ours.notes + theirs.notes),
+                {
+                    "logfan": asdict(ours) | {"lines_per_s": ours.rate},
+                    "syslog_ng": asdict(theirs) | {"lines_per_s": theirs.rate},
+                    "embedded": asdict(embedded) | {"lines_per_s": embedded.rate}
+                    if embedded
+                    else None,
+                    "ratio": ours.rate / theirs.rate if theirs.rate else None,
+                },
+            )
+        )
+    return rows
+
+
+def _peer_runs(
+    source: Path, lines: int, work: Path, runs: dict[str, throughput.Throughput]
+) -> dict[str, throughput.Throughput]:
+    """syslog-ng in each shape, and logfan in the shapes the throughput runs did not cover."""
+    out = {"tutorial": runs["tutorial"]} if "tutorial" in runs else {}
+    for shape in PEER_CASES:
+        out[f"syslog-ng-{shape}"] = _step(
+            f"peer: syslog-ng {shape}", partial(peer.run_syslog_ng, shape, source, lines, work)
+        )
+        for kind in ("rabbitmq", "embedded"):
+            if shape == "udp" and kind in runs:
+                out[f"{kind}-udp"] = runs[kind]  # the throughput run is this shape
+                continue
+            out[f"{kind}-{shape}"] = _step(
+                f"peer: logfan {kind} {shape}",
+                partial(throughput.run_logfan, kind, source, lines, work, None, shape=shape),
+            )
+    return out
 
 
 def select_rows(runs: dict[str, list[throughput.Throughput]]) -> list[Row]:
@@ -355,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         if "throughput" in only:
             rows += throughput_rows(runs)
+        if "peer" in only:
+            rows += peer_rows(_peer_runs(source, args.lines, work, runs))
         if "select" in only:
             rows += select_rows(_select_runs(source, args.lines, work))
         if "latency" in only:

@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import benchkit as bk
 
@@ -81,6 +81,20 @@ class Profiler:
             self.proc.wait()
 
 
+def _third_sink(
+    shape: str, broker: bk.Broker, workdir: Path, kind: str
+) -> tuple[bk.UdpCounter | bk.TcpCounter | None, list[Path], dict[str, Any]]:
+    """The receiver (if any), the files and the third sink of ``shape``."""
+    files = [workdir / f"{kind}-{name}.log" for name in ("a", "b", "c")]
+    if shape == "files":
+        return None, files, {broker.sink_name("c"): bk.file_sink(files[2])}
+    if shape == "tcp":
+        tcp = bk.TcpCounter()
+        return tcp, files[:2], {broker.sink_name("syslog"): bk.tcp_syslog_sink(tcp.port)}
+    udp = bk.UdpCounter()
+    return udp, files[:2], {broker.sink_name("syslog"): bk.syslog_sink(udp.port)}
+
+
 def _timeout(lines: int) -> float:
     return max(120.0, lines / 1000)
 
@@ -103,17 +117,15 @@ def run_logfan(
     profile_dir: Path | None = None,
     *,
     select: dict[str, object] | None = None,
+    shape: str = "udp",
 ) -> Throughput:
-    """``cat SOURCE | logfan emit`` to a daemon with two file sinks and one UDP syslog sink
-    (``select``: the first file sink's selection, which must keep every line)."""
+    """``cat SOURCE | logfan emit`` to a daemon with two file sinks and a third sink: UDP
+    syslog (``shape`` udp), a file (files) or TCP syslog (tcp). ``select``: the first file
+    sink's selection, which must keep every line."""
     broker = bk.Broker(kind, workdir)
-    udp = bk.UdpCounter()
-    files = [workdir / f"{kind}-a.log", workdir / f"{kind}-b.log"]
-    sinks = {
-        broker.sink_name("a"): bk.file_sink(files[0], **({"select": select} if select else {})),
-        broker.sink_name("b"): bk.file_sink(files[1]),
-        broker.sink_name("syslog"): bk.syslog_sink(udp.port),
-    }
+    udp, files, sinks = _third_sink(shape, broker, workdir, kind)
+    sinks[broker.sink_name("a")] = bk.file_sink(files[0], **({"select": select} if select else {}))
+    sinks[broker.sink_name("b")] = bk.file_sink(files[1])
     config = bk.write_config(workdir / f"throughput-{kind}.yaml", broker, sinks)
     daemon = bk.LogfanDaemon(config, workdir)
     profilers: list[Profiler] = []
@@ -143,16 +155,14 @@ def run_logfan(
         arrival = bk.wait_for_sinks(
             started, lines, files, udp, timeout=_timeout(lines), on_tick=tick
         )
-        result = Throughput(f"logfan-{kind}", lines, arrival.seconds, notes=arrival.notes)
+        result = Throughput(f"logfan-{kind}-{shape}", lines, arrival.seconds, notes=arrival.notes)
         result.cpu["daemon"] = bk.cpu_since(daemon.pid, daemon_cpu)
-        result.peak_kib["daemon"] = memory.stop().peak_pss_kib
-        result.peak_kib["daemon-idle"] = idle_kib
+        result.peak_kib |= {"daemon": memory.stop().peak_pss_kib, "daemon-idle": idle_kib}
         broker_cpu = beam.stop()
         if broker_cpu is not None:
             result.cpu["broker"] = broker_cpu
         emitted = emit.wait(60)
-        result.cpu["emitter"] = emitted.cpu
-        result.peak_kib["emitter"] = emitted.max_rss_kib
+        result.cpu["emitter"], result.peak_kib["emitter"] = emitted.cpu, emitted.max_rss_kib
         bk.finish(cat)
         result.udp_received, result.udp_dropped = arrival.udp_received, arrival.udp_dropped
     except BaseException:
@@ -160,7 +170,8 @@ def run_logfan(
         raise
     finally:
         daemon.stop()
-        udp.close()
+        if udp is not None:
+            udp.close()
         broker.cleanup()
         for profiler in profilers:
             profiler.wait()
