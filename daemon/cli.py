@@ -179,8 +179,11 @@ def _dead(args: argparse.Namespace) -> int:
     except LogfanError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broker failure is the user's to read, not ours
+        from logfan.daemon.broker.failure import explain  # noqa: PLC0415
+
         url = redact(config.broker.url)
-        raise LogfanError(f"the broker at {url} failed: {redact(str(exc))}") from None
+        reason = explain(exc, config.broker).reason
+        raise LogfanError(f"the broker at {url} failed: {reason}") from None
     template = Template("{timestamp} {host} {tag}[{pid}] {severity}: {message}")
     clean = control_filter("escape")
     for record, reason in entries:

@@ -86,22 +86,36 @@ def log_events(daemon: Daemon, event: str) -> list[dict[str, Any]]:
 
 
 class Daemon:
-    """``logfan run`` as a real subprocess; stdout (the console sink) and stderr go to files."""
+    """``logfan run`` as a real subprocess; stdout (the console sink) and stderr go to files.
 
-    def __init__(self, config: Path, workdir: Path) -> None:
+    ``log_level`` is its ``--log-level``; ``env`` is added to this process's environment.
+    """
+
+    def __init__(
+        self,
+        config: Path,
+        workdir: Path,
+        *,
+        log_level: str = "info",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.workdir = workdir
+        self.log_level = log_level
+        self.env = env
         self.stdout = workdir / f"daemon-{uuid.uuid4().hex[:6]}.out"
         self.stderr = self.stdout.with_suffix(".err")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Daemon:
+        argv = [*LOGFAN, "run", "-c", str(self.config), "--log-format", "json"]
         with self.stdout.open("ab") as out, self.stderr.open("ab") as err:
             self.proc = subprocess.Popen(
-                [*LOGFAN, "run", "-c", str(self.config), "--log-format", "json"],
+                [*argv, "--log-level", self.log_level],
                 stdout=out,
                 stderr=err,
                 cwd=self.workdir,
+                env=None if self.env is None else {**os.environ, **self.env},
             )
         return self
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from kombu import Connection
 
+from logfan.daemon.broker.failure import ConnectFailed
 from logfan.daemon.broker.url import node_urls, parse_broker_url, redact
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.errors import BrokerError
@@ -64,24 +65,25 @@ def connected(broker: BrokerConfig, **kwargs: Any) -> Connection:
 
     logfan walks the list itself instead of leaving it to kombu, whose failover shares one TLS
     option dict between nodes (the next node's certificate would be checked against the first
-    node's name). The node that worked is tried first next time.
+    node's name). The node that worked is tried first next time. When none works, ConnectFailed
+    holds each node's error (``failure.explain`` says what they mean).
     """
     urls = nodes(broker)
     first = _preferred.get(broker.url, 0)
-    error: Exception = ConnectionError(f"no broker node in {broker.url!r}")
+    failures: list[tuple[str, BaseException]] = []
     for i in range(len(urls)):
         index = (first + i) % len(urls)
         conn = connect(broker, node=urls[index], **kwargs)
         try:
             conn.ensure_connection(max_retries=0, timeout=broker.connect_timeout)
-        except Exception as exc:  # noqa: BLE001 - try the next node; the last error is raised
+        except Exception as exc:  # noqa: BLE001 - try the next node; all errors are raised
             conn.release()
-            error = exc
+            failures.append((urls[index], exc))
             continue
         _preferred[broker.url] = index
         return conn
     _preferred[broker.url] = (first + 1) % len(urls)
-    raise error
+    raise ConnectFailed(failures) from failures[-1][1]
 
 
 def describe(connection: Connection) -> str:

@@ -12,7 +12,7 @@ from kombu.messaging import Consumer as KombuConsumer
 from kombu.messaging import Producer
 
 from logfan.daemon.broker import connection, topology
-from logfan.daemon.broker.url import error_text
+from logfan.daemon.broker.failure import explain
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.consume.counters import sink_metrics
@@ -81,6 +81,8 @@ class SinkConsumer(threading.Thread):
         self._filtered = 0
         #: the sink's own count of lines it shortened, as last added to the metrics
         self._sink_truncated = 0
+        #: the lasting broker refusal (its reason) logged in this episode of failed connects
+        self._refused: str | None = None
 
     def stop(self) -> None:
         """Ask the thread to finish its current batch and return."""
@@ -124,18 +126,29 @@ class SinkConsumer(threading.Thread):
         self.figures.state = SinkState.STOPPED
 
     def _disconnected(self, exc: Exception, delay: float) -> None:
+        """Note a failed or lost connection. One that retrying cannot heal (a wrong login,
+        vhost, permission or certificate) is logged as an error once per episode, and again only
+        if its reason changes; each retry is then logged at debug level. An episode ends when a
+        connection succeeds."""
         self._held = []  # unacked: the broker delivers them again
         self._held_bytes = 0
         if self._down_since is None:
             self._down_since = time.monotonic()
         self.figures.state = SinkState.DISCONNECTED
-        self.figures.last_error = error_text(exc)
-        self.log.warning(
-            "consumer disconnected",
-            error=self.figures.last_error,
-            error_type=type(exc).__name__,
-            retry_in=round(delay, 2),
-        )
+        failure = explain(exc, self.broker_config)
+        self.figures.last_error = failure.reason
+        details = {
+            "error": failure.reason,
+            "error_type": failure.error_type,
+            "retry_in": round(delay, 2),
+        }
+        if not failure.permanent:
+            self.log.warning("consumer disconnected", **details)
+        elif failure.reason != self._refused:
+            self._refused = failure.reason
+            self.log.error("consumer disconnected", permanent=True, cause=failure.kind, **details)
+        else:
+            self.log.debug("consumer still refused", **details)
 
     def _session(self) -> None:
         options = {"confirm_publish": True}  # dead letters are confirmed before the ack
@@ -167,6 +180,7 @@ class SinkConsumer(threading.Thread):
         self.figures.connects += 1
         if self.figures.connects > 1:
             self.metrics.reconnects.inc()
+        self._refused = None  # the episode is over: the next refusal is logged again
         if self.figures.state == SinkState.DISCONNECTED:
             self.figures.last_error = None  # the broker is back: its error is history
         self.figures.state = SinkState.RETRYING if self._retry_at else SinkState.CONSUMING

@@ -22,7 +22,8 @@ from kombu.exceptions import KombuError
 from kombu.messaging import Producer
 
 from logfan.daemon.broker import connection, topology
-from logfan.daemon.broker.url import error_text, redact
+from logfan.daemon.broker.failure import explain
+from logfan.daemon.broker.url import redact
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.envelope import CONTENT_TYPE, encode
@@ -119,7 +120,8 @@ class Emitter:
     def send(self, lines: list[tuple[str, str]]) -> None:
         """Publish ``lines`` as one envelope; wait for confirms only while the window is full.
 
-        Raises EmitError once the broker has not confirmed for ``retry_for`` seconds.
+        Raises EmitError once the broker has not confirmed for ``retry_for`` seconds, or at once
+        when it refuses for a reason retrying cannot heal.
         """
         body = encode(
             lines,
@@ -145,7 +147,8 @@ class Emitter:
         """Publish what is unsent, then wait until fewer than ``below`` envelopes are unconfirmed.
 
         After a lost connection every unconfirmed envelope is published again, in order, on the
-        next one (the broker may already hold some: at-least-once).
+        next one (the broker may already hold some: at-least-once). A failure that retrying
+        cannot heal (a wrong login, vhost, permission or certificate) raises EmitError at once.
         """
         started = time.monotonic()
         deadline: float | None = None
@@ -160,7 +163,10 @@ class Emitter:
                 self._await_confirms(below, started + max(self.retry_for, 1.0))
             except _BROKER_ERRORS as exc:
                 self._drop()
-                self._lost(exc)
+                failure = explain(exc, self.broker_config)
+                if failure.permanent:  # a wrong login, vhost, permission or certificate
+                    raise EmitError(failure.reason, self.unconfirmed) from None
+                self._lost(failure.reason)
                 now = time.monotonic()
                 # time spent waiting for confirms counts: --retry-for bounds the whole wait
                 deadline = deadline or started + self.retry_for
@@ -168,7 +174,7 @@ class Emitter:
                     url = redact(self.broker_config.url)
                     raise EmitError(
                         f"the broker at {url} did not confirm {self.unconfirmed} line(s) within "
-                        f"{self.retry_for:g} s: {error_text(exc)}",
+                        f"{self.retry_for:g} s: {failure.reason}",
                         self.unconfirmed,
                     ) from None
                 time.sleep(delay)
@@ -207,11 +213,10 @@ class Emitter:
     def _on_nack(self, _delivery_tag: int, _multiple: bool) -> None:
         self._nacked = True  # the whole window is published again on a new connection
 
-    def _lost(self, exc: BaseException) -> None:
+    def _lost(self, reason: str) -> None:
         """Say once per outage that the node in use went away (a first connect says nothing)."""
         if self._node is not None and self._lost_at is None:
             self._lost_at = time.monotonic()
-            reason = error_text(exc)
             self._say(
                 f"logfan emit: lost the broker at {self._node} ({reason}); "
                 f"retrying for up to {self.retry_for:g} s"

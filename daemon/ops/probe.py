@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from logfan.daemon.broker import connection, topology
+from logfan.daemon.broker.failure import explain
 from logfan.daemon.broker.url import error_text, redact
 from logfan.daemon.config.loader import Config
 from logfan.daemon.config.sink import build_sink
@@ -17,7 +18,7 @@ def probe(config: Config) -> list[tuple[str, str | None]]:
             topology.declare(conn, config.broker, [])
         results.append((f"broker {url}", None))
     except Exception as exc:  # noqa: BLE001 - any failure is the answer to the probe
-        results.append((f"broker {url}", error_text(exc)))
+        results.append((f"broker {url}", explain(exc, config.broker).reason))
     for sink_config in config.sinks:
         what = f"sink {sink_config.name} ({sink_config.type})"
         try:

@@ -11,13 +11,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from logfan.daemon.broker import connection
-from logfan.daemon.broker.url import error_text, redact
+from logfan.daemon.broker.failure import explain
+from logfan.daemon.broker.url import redact
 from logfan.daemon.config.loader import Config
 from logfan.daemon.consume.figures import SinkState
 from logfan.daemon.run.worker import SinkWorker
 
 #: a status file older than this means the daemon is not running (it rewrites it every 2 s).
 STALE_AFTER = 10.0
+#: the most bytes of a STATUS= line: systemd ignores a whole notification of 4096 bytes or more
+#: (READY=1 with it), so this leaves room for the other fields and a reload's note.
+STATUS_MAX_BYTES = 3000
+#: however many sinks share the line, each reason keeps at least this much (then the line is cut).
+MIN_ERROR_BYTES = 40
+ELLIPSIS = "\u2026"
 
 
 def state_of(worker: SinkWorker) -> SinkState:
@@ -51,19 +58,67 @@ def sink_figures(worker: SinkWorker) -> dict[str, Any]:
     }
 
 
-def status_line(workers: Mapping[str, SinkWorker]) -> str:
-    """One line for systemd's STATUS=: each sink's state, delivered lines and backlog."""
-    parts = []
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` UTF-8 bytes: whole if it fits, else cut at a word boundary
+    and ended with an ellipsis. Only a single word longer than ``limit`` is cut within."""
+    if _size(text) <= limit:
+        return text
+    room = max(0, limit - _size(ELLIPSIS))
+    head = text.encode("utf-8")[:room].decode("utf-8", "ignore")
+    if not text[len(head)].isspace():  # the cut falls inside a word: drop that word's start
+        space = max(head.rfind(" "), head.rfind("\n"))
+        head = head[:space] if space > 0 else head
+    return head.rstrip(" ,;:(\n") + ELLIPSIS
+
+
+def _fit(errors: list[str], room: int) -> list[str]:
+    """The errors within ``room`` bytes in all: the short ones whole, the longer ones sharing
+    what is left equally, each cut at a word boundary."""
+    fitted = list(errors)
+    for left, i in enumerate(sorted(range(len(errors)), key=lambda i: _size(errors[i]))):
+        share = room // (len(errors) - left)
+        fitted[i] = shorten(errors[i], max(share, MIN_ERROR_BYTES))
+        room -= _size(fitted[i])
+    return fitted
+
+
+def status_line(workers: Mapping[str, SinkWorker], limit: int = STATUS_MAX_BYTES) -> str:
+    """One line for systemd's STATUS=: each sink's state, delivered lines and backlog, and why
+    a sink is disconnected or retrying.
+
+    The reasons are shown whole unless the line would exceed ``limit`` bytes (systemd ignores a
+    notification of 4 KiB or more); then the longest are cut at a word boundary, with an
+    ellipsis. The status file and ``logfan status`` always carry them whole.
+    """
+    parts: list[tuple[str, str | None]] = []
     for name, worker in workers.items():
         figures, state = worker.figures, state_of(worker)
         backlog = "?" if figures.backlog is None else str(figures.backlog)
         part = f"{name} {state} {figures.delivered} delivered {backlog} queued"
+        error = None
         if worker.wedged_since is not None:
             part += f" (no progress since {_clock(worker.wedged_since)})"
         elif state in (SinkState.DISCONNECTED, SinkState.RETRYING) and figures.last_error:
-            part += f" ({figures.last_error[:80]})"
-        parts.append(part)
-    return "; ".join(parts)
+            error = figures.last_error
+        parts.append((part, error))
+
+    def joined(errors: list[str]) -> str:
+        shown = iter(errors)
+        return "; ".join(
+            part if error is None else f"{part} ({next(shown)})" for part, error in parts
+        )
+
+    errors = [error for _part, error in parts if error is not None]
+    line = joined(errors)
+    if _size(line) > limit:
+        room = limit - _size(joined([""] * len(errors)))
+        line = joined(_fit(errors, room))
+    # very many sinks: even their figures do not fit, and the line itself is cut
+    return shorten(line, limit)
 
 
 def write_status_file(
@@ -190,7 +245,7 @@ def status_table(
                 consumers,
                 str(mine.get("delivered", "-")),
                 dead,
-                _last_error(mine)[:80],
+                _last_error(mine),
             ]
         )
     return rows
@@ -215,6 +270,8 @@ def status_report(config: Config) -> tuple[str, list[str]]:
     try:
         depths = queue_depths(config)
     except Exception as exc:  # noqa: BLE001 - status still shows what the daemon knows
-        reason = error_text(exc)
-        notes.append(f"broker: unreachable at {redact(config.broker.url)}: {reason}")
+        failure = explain(exc, config.broker)
+        url = redact(config.broker.url)
+        where = url if failure.permanent else f"unreachable at {url}"
+        notes.append(f"broker: {where}: {failure.reason}")
     return render_table(HEADERS, status_table(config, daemon, depths)), notes

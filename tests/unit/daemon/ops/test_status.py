@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from logfan.daemon.config.loader import BrokerConfig, Config
 from logfan.daemon.config.sink import SinkConfig
@@ -15,9 +17,11 @@ from logfan.daemon.consume.figures import SinkState
 from logfan.daemon.ops.status import (
     HEADERS,
     STALE_AFTER,
+    STATUS_MAX_BYTES,
     read_status_file,
     remove_status_file,
     render_table,
+    shorten,
     sink_figures,
     status_line,
     status_table,
@@ -25,6 +29,11 @@ from logfan.daemon.ops.status import (
 )
 from logfan.daemon.run.worker import SinkWorker
 
+#: a reason longer than 80 characters, as the consumer reports a wrong password.
+LOGIN = (
+    "the broker at 127.0.0.1:5672 refused the login of user 'guest': check the user name and "
+    "the password (broker.url)"
+)
 ALL = SinkConfig("all", "file", {"type": "file", "path": "/tmp/all.log"})
 CONSOLE = SinkConfig("console", "console", {"type": "console"})
 
@@ -102,11 +111,102 @@ class TestStatusLine:
 
     @pytest.mark.parametrize("state", [SinkState.DISCONNECTED, SinkState.RETRYING])
     def test_last_error_when_down(self, state: SinkState) -> None:
-        """Disconnected or retrying: the last error follows, cut to 80 characters."""
+        """Disconnected or retrying: the last error follows, whole."""
         sink = worker(ALL)
         sink.figures.state = state
-        sink.figures.last_error = "E" * 79 + "xyz"
-        assert status_line({"all": sink}) == f"all {state} 0 delivered ? queued ({'E' * 79}x)"
+        sink.figures.last_error = LOGIN
+        assert status_line({"all": sink}) == f"all {state} 0 delivered ? queued ({LOGIN})"
+
+    def test_errors_cut_at_a_word_boundary_only_when_the_line_would_be_too_long(self) -> None:
+        """Over the limit, the longest reasons are cut at a word boundary with an ellipsis; a
+        short one stays whole, and the line keeps within the limit."""
+        short, long = worker(ALL), worker(CONSOLE)
+        for sink in (short, long):
+            sink.figures.state = SinkState.DISCONNECTED
+        short.figures.last_error = "connection refused"
+        long.figures.last_error = LOGIN
+        pool = {"all": short, "console": long}
+        whole = status_line(pool)
+        assert whole.endswith(f"({LOGIN})")
+        line = status_line(pool, limit=len(whole) - 20)
+        assert len(line.encode()) <= len(whole) - 20
+        assert line.startswith("all disconnected 0 delivered ? queued (connection refused); ")
+        cut = line.removeprefix(
+            "all disconnected 0 delivered ? queued (connection refused); "
+            "console disconnected 0 delivered ? queued ("
+        )
+        assert cut.endswith("\u2026)")
+        kept = cut.removesuffix("\u2026)")
+        assert LOGIN.startswith(kept)
+        assert LOGIN[len(kept)] == " ", f"cut inside a word: {kept!r}"
+
+    def test_the_default_limit_keeps_a_notification_under_4_kib(self) -> None:
+        """systemd ignores a notification of 4096 bytes or more: with many sinks each with a long
+        reason, the line stays within STATUS_MAX_BYTES."""
+        pool = {}
+        for i in range(40):
+            sink = worker(SinkConfig(f"sink{i}", "file", {"type": "file", "path": "/x"}))
+            sink.figures.state = SinkState.DISCONNECTED
+            sink.figures.last_error = LOGIN + " é" * 20
+            pool[f"sink{i}"] = sink
+        line = status_line(pool)
+        assert len(line.encode()) <= STATUS_MAX_BYTES < 4096 - len("READY=1\nSTATUS=")
+        assert line.endswith("\u2026")
+
+
+class TestShorten:
+    """``shorten``: text within a number of UTF-8 bytes, never cut inside a word."""
+
+    def test_fits_whole(self) -> None:
+        assert shorten(LOGIN, len(LOGIN)) == LOGIN
+
+    def test_the_mechanism_sentence(self) -> None:
+        """The reason STATUS= used to cut mid-word (``...mechanism )``)."""
+        text = (
+            "(0, 0): (403) ACCESS_REFUSED - Login was refused using authentication mechanism "
+            "PLAIN. For details see the broker logfile."
+        )
+        assert shorten(text, 80) == (
+            "(0, 0): (403) ACCESS_REFUSED - Login was refused using authentication\u2026"
+        )
+
+    def test_a_cut_right_after_a_word_keeps_it(self) -> None:
+        assert shorten("alpha beta gamma", 11 + len("\u2026".encode())) == "alpha beta\u2026"
+
+    def test_trailing_punctuation_dropped(self) -> None:
+        assert shorten("alpha, beta gamma", 9) == "alpha\u2026"
+
+    def test_a_single_word_longer_than_the_limit_is_cut_within(self) -> None:
+        """Nothing else could be shown of it."""
+        assert shorten("x" * 50, 13) == "x" * 10 + "\u2026"
+
+    def test_multibyte_characters_are_never_split(self) -> None:
+        line = shorten("\u00e9t\u00e9 " * 10, 20)
+        assert len(line.encode()) <= 20
+        assert line == "\u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9\u2026"
+
+    @given(
+        words=st.lists(
+            st.text(
+                alphabet=st.characters(blacklist_categories=["Z", "C"]), min_size=1, max_size=8
+            ),
+            min_size=1,
+            max_size=30,
+        ),
+        # a word is at most 32 bytes: with the ellipsis, each fits in the smallest limit
+        limit=st.integers(min_value=35, max_value=300),
+    )
+    def test_within_the_limit_and_at_a_word_boundary(self, words: list[str], limit: int) -> None:
+        """Any text of words shorter than the limit: whole, or a whole-word prefix and "…"."""
+        text = " ".join(words)
+        out = shorten(text, limit)
+        assert len(out.encode()) <= limit
+        if out == text:
+            return
+        kept = out.removesuffix("\u2026")
+        assert out.endswith("\u2026")
+        assert text.startswith(kept)
+        assert kept == "" or text[len(kept)] in " ,;:(", f"cut inside a word: {kept!r}"
 
     @pytest.mark.parametrize(
         "state", [SinkState.CONSUMING, SinkState.STARTING, SinkState.RESTARTING]
@@ -237,11 +337,11 @@ class TestStatusTable:
         assert [(r[4], r[6], r[8]) for r in rows] == [("?", "?", "?"), ("?", "?", "?")]
 
     def test_embedded_node_and_long_error(self) -> None:
-        """A node that is no host (the embedded spool) is ``-``; a long error is cut to 80."""
-        daemon = {"sinks": {"all": {"node": "filesystem:///spool", "last_error": "x" * 200}}}
+        """A node that is no host (the embedded spool) is ``-``; a long error is shown whole."""
+        daemon = {"sinks": {"all": {"node": "filesystem:///spool", "last_error": LOGIN}}}
         row = status_table(CONFIG, daemon, {})[0]
         assert row[3] == "-"
-        assert row[9] == "x" * 80
+        assert row[9] == LOGIN
 
 
 class TestRenderTable:
