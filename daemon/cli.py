@@ -1,4 +1,4 @@
-"""The ``logfan`` command: run, emit, check, status, reload, dead, sinks; no tracebacks."""
+"""The ``logfan`` command: run, emit, tail, check, status, reload, dead, sinks; no tracebacks."""
 
 from __future__ import annotations
 
@@ -87,6 +87,25 @@ def _parser() -> argparse.ArgumentParser:
         help="cut longer lines with a visible marker (default 65536)",
     )
     emit.add_argument("message", nargs="*", help="the line to send (default: read stdin)")
+
+    tail = sub.add_parser(
+        "tail", help="show the lines going through the exchange now, on a queue of its own"
+    )
+    tail.add_argument("-c", "--config", help=config_help)
+    tail.add_argument("-n", type=int, default=None, metavar="N", help="exit after N lines")
+    tail.add_argument(
+        "--format",
+        default=None,
+        metavar="TEMPLATE",
+        help="each line's text (default: '{timestamp} {host} {tag}[{pid}] {severity}: {message}')",
+    )
+    tail.add_argument(
+        "--buffer",
+        type=int,
+        default=None,
+        metavar="N",
+        help="messages kept for a slow output, the oldest dropped first (default 1000)",
+    )
     return parser
 
 
@@ -291,6 +310,26 @@ def _emit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tail(args: argparse.Namespace) -> int:
+    from logfan.daemon.ops import tail  # noqa: PLC0415 - emit and check stay light
+
+    template = tail.template_of(tail.DEFAULT_FORMAT if args.format is None else args.format)
+    if args.n is not None and args.n < 1:
+        raise LogfanError(f"-n: expected a number of lines >= 1, got {args.n}")
+    buffer = tail.DEFAULT_BUFFER if args.buffer is None else args.buffer
+    if buffer < 1:
+        raise LogfanError(f"--buffer: expected a number of messages >= 1, got {buffer}")
+    config = load_config(config_path(args.config))
+    shown = tail.Tail(template, tail.Output(1), limit=args.n)  # fd 1: sys.stdout's
+    return tail.run_tail(
+        config.broker,
+        shown,
+        host=config.daemon.host,
+        buffer=buffer,
+        announce=tail.stderr_announce,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``logfan`` console script."""
     args = _parser().parse_args(argv)
@@ -298,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _run,
         "check": _check,
         "emit": _emit,
+        "tail": _tail,
         "dead": _dead,
         "status": _status,
         "reload": _reload,

@@ -83,6 +83,18 @@ def mismatch_advice(broker: BrokerConfig, sink: SinkConfig) -> str:
     )
 
 
+def declare_exchange(conn: Connection, broker: BrokerConfig) -> Any:
+    """Declare the exchange, or take an existing one as it is (of other durability); return a
+    channel to go on with."""
+    channel = conn.channel()
+    try:
+        exchange(broker).maybe_bind(channel).declare(passive=True)
+    except conn.channel_errors:
+        channel = conn.channel()  # a failed passive declare closes the channel
+        exchange(broker).maybe_bind(channel).declare()
+    return channel
+
+
 def declare(
     conn: Connection,
     broker: BrokerConfig,
@@ -95,12 +107,7 @@ def declare(
     declared with other arguments (``warn`` is told how to migrate), so a changed config never
     turns into a daemon that crash-loops on PRECONDITION_FAILED.
     """
-    channel = conn.channel()
-    try:
-        exchange(broker).maybe_bind(channel).declare(passive=True)
-    except conn.channel_errors:
-        channel = conn.channel()  # a failed passive declare closes the channel
-        exchange(broker).maybe_bind(channel).declare()
+    channel = declare_exchange(conn, broker)
     for sink in sinks:
         queue = sink_queue(broker, sink)
         try:

@@ -5,6 +5,7 @@ Layout under the ``root`` transport option (created as needed)::
 
     root/control/<exchange>.exchange    bindings in kombu's format, guarded by flock
     root/control/queues/<queue>.json    the arguments a queue was last declared with (its bounds)
+    root/control/exclusive/<queue>      the connection (owner) an exclusive queue belongs to
     root/queues/<queue>/<stem>.msg      ready messages; the stem is <stamp>-<body bytes>, and stamps
                                         (ns, pid, counter) sort by publish
     root/inflight/<owner>/<queue>/      claimed, unsettled messages of one live connection
@@ -28,6 +29,15 @@ stored and ignored. Like RabbitMQ, only ready messages count: claimed (unacknowl
 not. Unlike RabbitMQ, declaring a queue again with other arguments is not an error: the last
 declaration wins (an empty one removes the bounds), so a changed config never bricks a queue.
 Rejected messages are not dead-lettered (logfan's consumer dead-letters lines itself).
+
+Exclusive queues, as on RabbitMQ: a queue declared ``exclusive`` belongs to its connection and
+is deleted (bindings in every exchange file, messages, folder, arguments) when the connection
+closes, or, after its process died, by the next transport that opens its first channel on the
+spool; another connection declaring it gets RESOURCE_LOCKED (a passive declare is allowed).
+``auto_delete`` alone is not honoured. ``queue_delete`` deletes a queue the same way, for every
+process. A fanout publish holds its exchange file's lock shared while it writes the copies, so
+a delete, which removes the bindings under the exclusive lock first, never races a publish into
+the folder it deletes. See ``exclusive``.
 
 Every publishing process enforces the bounds stored under ``control/queues``. A dead-lettered
 message is first claimed like a get (so a consumer or another publisher can never take it too),

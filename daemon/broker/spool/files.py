@@ -139,8 +139,10 @@ def return_claims(owner: Path, queues: Path) -> None:
     """Move every message claimed under ``owner`` back to its queue, then remove ``owner``."""
     for claimed in subdirs(owner):
         target = queues / claimed.name
-        target.mkdir(parents=True, exist_ok=True)
-        for entry in scan(claimed):
+        entries = scan(claimed)
+        if entries:  # a queue deleted since (an exclusive one) is not made again for nothing
+            target.mkdir(parents=True, exist_ok=True)
+        for entry in entries:
             # another recoverer may race us for the same folder: a rename moves a file only once
             with suppress(FileNotFoundError):
                 os.rename(entry.path, target / redelivered_name(entry.name))

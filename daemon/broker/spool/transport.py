@@ -21,6 +21,7 @@ from kombu.transport.base import to_rabbitmq_queue_arguments
 from kombu.utils.json import dumps, loads
 
 from logfan.daemon.broker.spool.bounds import Bounds, Limits
+from logfan.daemon.broker.spool.exclusive import Exclusive, remove_bindings
 from logfan.daemon.broker.spool.files import (
     LOCK,
     READY,
@@ -39,7 +40,7 @@ from logfan.daemon.broker.spool.files import (
     write_file,
 )
 
-__all__ = ["Bounds", "Channel", "Limits", "Message", "QoS", "Transport"]
+__all__ = ["Bounds", "Channel", "Exclusive", "Limits", "Message", "QoS", "Transport"]
 
 
 class Message(virtual.Message):
@@ -97,6 +98,29 @@ class Channel(filesystem.Channel):
         # them into x-arguments, and so does this one
         return to_rabbitmq_queue_arguments(arguments, **kwargs)
 
+    def queue_declare(self, queue: str | None = None, passive: bool = False, **kwargs: Any) -> Any:
+        """Declare ``queue``; an ``exclusive`` one is recorded as this connection's first, so it
+        is deleted when the connection closes or dies (see ``exclusive``)."""
+        if kwargs.get("exclusive") and not passive:
+            queue = queue or f"amq.gen-{uuid.uuid4()}"
+            self._folder(queue)  # a bad name is refused before anything is written
+            self.connection.exclusive.declare(queue)
+        return super().queue_declare(queue, passive, **kwargs)
+
+    def queue_delete(
+        self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any
+    ) -> None:
+        """Delete ``queue`` for every process: its bindings in every exchange file, its messages,
+        its folder and its arguments (kombu's own only purges it and forgets this process's
+        bindings). ``if_unused`` is ignored: consumers in other processes are not known."""
+        self._folder(queue)
+        if if_empty and self._size(queue):
+            return
+        self.state.queue_bindings_delete(queue)
+        self._pending.pop(queue, None)
+        self.connection.bounds.forget(queue)
+        self.connection.exclusive.delete(queue)
+
     def _new_queue(self, queue: str, **kwargs: Any) -> None:
         folder = self._folder(queue)
         if "arguments" in kwargs:  # a declaration (kombu's undeliverable fallback passes none)
@@ -143,19 +167,8 @@ class Channel(filesystem.Channel):
         """Remove ``queue``'s bindings to ``exchange`` from the shared table (kombu's in-memory
         unbind never reaches the file, so other processes would keep publishing to the queue)."""
         self.state.binding_delete(queue, exchange, routing_key)
-        file = self._exchange_file(exchange or "")
-        try:
-            f = file.open("rb+", buffering=0)
-        except FileNotFoundError:
-            return
-        with f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            rows = [filesystem.exchange_queue_t(*row) for row in loads(f.read().decode())]
-            kept = [row for row in rows if row.queue != queue]
-            if len(kept) != len(rows):
-                f.seek(0)
-                f.write(dumps(kept).encode())
-                f.truncate()
+        self._exchange_file(exchange or "")  # refuses a name that is not a file in control/
+        remove_bindings(self.control_folder, queue, exchange or "")
 
     # kombu's AbstractChannel names the payload `message`, its filesystem Channel `payload`: no
     # signature satisfies both, so mypy is told to accept the filesystem one
@@ -163,9 +176,22 @@ class Channel(filesystem.Channel):
         self._deliver_to(queue, dumps(payload).encode(), body_size(payload))
 
     def _put_fanout(self, exchange: str, payload: Payload, routing_key: str, **kw: Any) -> None:
+        """Write a copy into every bound queue, holding the exchange file's lock shared while
+        delivering: an unbind (which locks it exclusively) waits until no publish that read the
+        old bindings is still writing, so a deleted queue's folder is never made again."""
         data, size = dumps(payload).encode(), body_size(payload)
-        for queue in dict.fromkeys(row.queue for row in self.get_table(exchange)):
-            self._deliver_to(queue, data, size)
+        file = self._exchange_file(exchange)
+        try:
+            f = file.open("rb")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise ChannelError(f"Cannot open {file}") from exc
+        with f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            rows = [filesystem.exchange_queue_t(*row) for row in loads(f.read().decode())]
+            for queue in dict.fromkeys(row.queue for row in rows):
+                self._deliver_to(queue, data, size)
 
     def _deliver_to(self, queue: str, data: bytes, size: int) -> None:
         folder = self._folder(queue)
@@ -255,6 +281,7 @@ class Transport(filesystem.Transport):
         self._owner_lock: int | None = None
         self._claim_dirs: set[str] = set()
         self.bounds = Bounds(self)
+        self.exclusive = Exclusive(self)
 
     def create_channel(self, connection: Any) -> Any:
         if self._owner_lock is None:
@@ -267,6 +294,7 @@ class Transport(filesystem.Transport):
         super().close_connection(connection)  # closing channels returns their unacked messages
         if self._owner_lock is not None:
             return_claims(self.owner, self.root / "queues")  # claims no channel held any more
+            self.exclusive.finish()  # while this owner lives: no sweep deletes them meanwhile
             os.close(self._owner_lock)
             self._owner_lock = None
             self.claims.clear()
@@ -309,6 +337,7 @@ class Transport(filesystem.Transport):
         for sub in ("control", "queues", "inflight"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._recover()
+        self.exclusive.sweep()  # after the recovery: the claims it returned go with the queues
         self._remove_stale_tmp()
         staging = self.owner.with_name("." + self.owner.name)
         staging.mkdir()

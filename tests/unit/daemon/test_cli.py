@@ -82,6 +82,30 @@ class TestEmitArguments:
         assert len(err.splitlines()) == 1
 
 
+class TestTailArguments:
+    """`logfan tail` refuses bad arguments before it connects to anything."""
+
+    @pytest.mark.parametrize(
+        ("argv", "reason"),
+        [
+            (["--format", "{nope}"], "--format: unknown placeholder {nope} in '{nope}'"),
+            (["--format", "{message!r}"], "--format: placeholder {message} in '{message!r}' takes"),
+            (["-n", "0"], "-n: expected a number of lines >= 1, got 0"),
+            (["--buffer", "0"], "--buffer: expected a number of messages >= 1, got 0"),
+        ],
+    )
+    def test_refused(
+        self, tmp_path: Path, argv: list[str], reason: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Exit 1 and one line saying which argument is wrong; no spool is made."""
+        path = good_config(tmp_path)
+        assert main(["tail", "-c", str(path), *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"logfan tail: {reason}"), err
+        assert len(err.splitlines()) == 1
+        assert not (tmp_path / "spool").exists()
+
+
 class TestStatus:
     """`logfan status` with no daemon running still shows the broker's side."""
 
