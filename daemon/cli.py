@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from logfan.daemon.broker.credentials import readable_by_others
 from logfan.daemon.broker.url import (
@@ -19,6 +20,9 @@ from logfan.daemon.broker.url import (
 from logfan.daemon.config.loader import BrokerConfig, Config, config_path, load_config
 from logfan.daemon.config.sink import SinkConfig
 from logfan.daemon.errors import ConfigError, EmitError, LogfanError
+
+if TYPE_CHECKING:
+    from logfan.daemon.consume.selection import Selection
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -105,6 +109,17 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="messages kept for a slow output, the oldest dropped first (default 1000)",
+    )
+    tail.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="show only these lines, as a sink's select: min_severity=err, tags='nginx*,cron', "
+        "match=REGEX ... (repeatable)",
+    )
+    tail.add_argument(
+        "--sink", metavar="NAME", help="show only the lines this sink of the config writes"
     )
     return parser
 
@@ -320,7 +335,9 @@ def _tail(args: argparse.Namespace) -> int:
     if buffer < 1:
         raise LogfanError(f"--buffer: expected a number of messages >= 1, got {buffer}")
     config = load_config(config_path(args.config))
-    shown = tail.Tail(template, tail.Output(1), limit=args.n)  # fd 1: sys.stdout's
+    selection = _tail_selection(args, config)
+    accepts = tail.accept_all if selection is None else tail.selected_by(selection)
+    shown = tail.Tail(template, tail.Output(1), limit=args.n, accepts=accepts)  # fd 1: stdout
     return tail.run_tail(
         config.broker,
         shown,
@@ -328,6 +345,38 @@ def _tail(args: argparse.Namespace) -> int:
         buffer=buffer,
         announce=tail.stderr_announce,
     )
+
+
+def _tail_selection(args: argparse.Namespace, config: Config) -> Selection | None:
+    """``--sink NAME`` (that sink's select) or ``--select KEY=VALUE ...``; not both."""
+    from logfan.daemon.consume.selection import parse_selection  # noqa: PLC0415
+    from logfan.sinks.options import OptionError, OptionReader  # noqa: PLC0415
+
+    if args.sink is not None:
+        if args.select:
+            raise LogfanError("give --sink or --select, not both")
+        sinks = {s.name: s for s in config.sinks}
+        if args.sink not in sinks:
+            names = ", ".join(sinks)
+            raise LogfanError(f"--sink: no sink {args.sink!r} in {config.path}; its sinks: {names}")
+        return sinks[args.sink].select
+    given: dict[str, object] = {}
+    for item in args.select:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise LogfanError(
+                f"--select: expected KEY=VALUE such as min_severity=err, got {item!r}"
+            )
+        if key in ("tags", "exclude_tags"):
+            given[key] = [glob for glob in value.split(",") if glob]
+        else:
+            given[key] = value
+    if not given:
+        return None
+    try:
+        return parse_selection(OptionReader(given))
+    except OptionError as exc:
+        raise LogfanError(f"--select {exc.key}: {exc.reason}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

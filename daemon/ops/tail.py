@@ -20,7 +20,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kombu import Connection, Queue
 from kombu.messaging import Consumer
@@ -32,6 +32,9 @@ from logfan.daemon.envelope import decode_delivery, now_timestamp
 from logfan.daemon.errors import BrokerError, LogfanError
 from logfan.sinks.base import Record
 from logfan.sinks.template import Template, render_lines
+
+if TYPE_CHECKING:
+    from logfan.daemon.consume.selection import Selection
 
 #: each line as `logfan tail` shows it unless ``--format`` says otherwise
 DEFAULT_FORMAT = "{timestamp} {host} {tag}[{pid}] {severity}: {message}"
@@ -53,6 +56,11 @@ Accepts = Callable[[Record], bool]
 def accept_all(record: Record) -> bool:
     """The default ``accepts``: every record."""
     return True
+
+
+def selected_by(selection: Selection) -> Accepts:
+    """``accepts`` for the lines a sink with ``selection`` writes."""
+    return lambda record: bool(selection.select([record]))
 
 
 def template_of(text: str) -> Template:

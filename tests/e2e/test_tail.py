@@ -196,6 +196,57 @@ class TestLiveView:
 
 
 @pytest.mark.rabbitmq
+class TestSelect:
+    def test_select_and_sink(self, setup: Setup, tails: list[Tail]) -> None:
+        """--select shows what a select would take; --sink what that sink of the config writes."""
+        sink, _, options = file_sink(setup, "errors")
+        config = setup.config({sink: {**options, "select": {"min_severity": "err"}}})
+        chosen, of_sink = setup.tmp / "select.out", setup.tmp / "sink.out"
+        with chosen.open("wb") as stdout:
+            by_select = start_tail(
+                tails, config, "--select", "match=disk", "--select", "tags=app*",
+                "--format", "{tag} {message}", stdout=stdout,
+            )  # fmt: skip
+        with of_sink.open("wb") as stdout:
+            by_sink = start_tail(
+                tails, config, "--sink", sink, "--format", "{severity} {message}", stdout=stdout
+            )
+        for tag, severity, line in [
+            ("app1", "info", "disk almost full"),
+            ("cron", "err", "disk failed"),
+            ("app2", "err", "out of memory"),
+            ("app3", "crit", "disk gone"),
+        ]:
+            sent = run_logfan("emit", "-c", str(config), "-t", tag, "-p", severity, line)
+            assert sent.returncode == 0, sent.stderr
+        wait_for(lambda: len(read_lines(of_sink)) >= 3, what="the sink's lines")
+        wait_for(lambda: len(read_lines(chosen)) >= 2, what="the selected lines")
+        assert by_sink.stop(signal.SIGTERM) == 0
+        assert by_select.stop(signal.SIGTERM) == 0
+        assert read_lines(chosen) == ["app1 disk almost full", "app3 disk gone"]
+        assert read_lines(of_sink) == ["err disk failed", "err out of memory", "crit disk gone"]
+
+    @pytest.mark.parametrize(
+        ("args", "says"),
+        [
+            (["--select", "match=time(out"], "--select match: not a valid RE2 expression"),
+            (["--select", "min_severity"], "--select: expected KEY=VALUE"),
+            (["--select", "colour=red"], "--select colour: unknown option"),
+            (["--sink", "nope"], "--sink: no sink 'nope'"),
+        ],
+    )
+    def test_refused(self, tmp_path: Path, args: list[str], says: str) -> None:
+        config = tmp_path / "logfan.yaml"
+        config.write_text(
+            f"broker: {{url: 'filesystem://{tmp_path}/spool'}}\n"
+            f"sinks: {{all: {{type: file, path: '{tmp_path}/all.log'}}}}\n"
+        )
+        out = run_logfan("tail", "-c", str(config), *args)
+        assert out.returncode == 1
+        assert says in out.stderr.decode()
+
+
+@pytest.mark.rabbitmq
 class TestSlowReader:
     def test_a_reader_that_never_reads_costs_the_broker_its_bound(
         self, setup: Setup, daemons: list[Daemon], tails: list[Tail]
