@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="publish each line as a plain-text message of its own (body = the line) that any "
         "AMQP consumer can read, instead of envelopes of many lines (logfan's own format); "
-        "slower per line",
+        "much slower per line: the broker stores and confirms each line as a message",
     )
     emit.add_argument("message", nargs="*", help="the line to send (default: read stdin)")
     return parser
