@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="cut longer lines with a visible marker (default 65536)",
     )
+    emit.add_argument(
+        "--plain",
+        action="store_true",
+        help="publish each line as a plain-text message of its own (body = the line) that any "
+        "AMQP consumer can read, instead of envelopes of many lines (logfan's own format); "
+        "much slower per line: the broker stores and confirms each line as a message",
+    )
     emit.add_argument("message", nargs="*", help="the line to send (default: read stdin)")
 
     tail = sub.add_parser(
@@ -271,7 +278,7 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
 
 
 def _emit(args: argparse.Namespace) -> int:
-    from logfan.daemon.emit.emitter import Emitter  # noqa: PLC0415
+    from logfan.daemon.emit.emitter import Emitter, plain_body  # noqa: PLC0415
     from logfan.daemon.emit.reader import LineReader  # noqa: PLC0415
     from logfan.sinks.base import normalize_severity  # noqa: PLC0415
     from logfan.sinks.truncation import MAX_LINE_BYTES, truncate_text  # noqa: PLC0415
@@ -287,9 +294,13 @@ def _emit(args: argparse.Namespace) -> int:
         raise LogfanError(f"--max-line-bytes: expected at least 64, got {max_line}")
     if args.retry_for < 0:
         raise LogfanError(f"--retry-for: expected a number of seconds >= 0, got {args.retry_for}")
-    broker, sinks = _emit_config(args)
     tag = args.tag or os.environ.get("USER") or "logfan"
-    emitter = Emitter(broker, sinks, tag=tag, severity=severity, retry_for=args.retry_for)
+    if args.plain and len(plain_body(tag)) > 255:
+        raise LogfanError("-t: with --plain the tag is the AMQP app_id: at most 255 bytes")
+    broker, sinks = _emit_config(args)
+    emitter = Emitter(
+        broker, sinks, tag=tag, severity=severity, retry_for=args.retry_for, plain=args.plain
+    )
     read = truncated = 0
     # stdin is read only when no MESSAGE is given (it may be closed, or not a file at all)
     reader = None if args.message else LineReader(sys.stdin.fileno(), max_line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from kombu.messaging import Consumer as KombuConsumer
@@ -40,6 +40,14 @@ BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
 
 
+class Held(NamedTuple):
+    """A delivery taken from the queue and not yet acknowledged, with when it was taken."""
+
+    delivery: Any
+    #: time.time() when the consumer received it: the time of its lines that carry none.
+    received: float
+
+
 class SinkConsumer(threading.Thread):
     """Consumes ``logfan.<sink>`` into one sink, never dying from a sink or broker error.
 
@@ -61,7 +69,7 @@ class SinkConsumer(threading.Thread):
         self.metrics = sink_metrics(sink_config.name, sink_config.type)
         self.log = structlog.get_logger("logfan.consumer").bind(sink=sink_config.name)
         self._stop_event = threading.Event()
-        self._held: list[Any] = []
+        self._held: list[Held] = []
         self._held_bytes = 0
         #: when the oldest delivery in ``_held`` arrived (monotonic)
         self._held_since = 0.0
@@ -91,12 +99,12 @@ class SinkConsumer(threading.Thread):
     def _on_delivery(self, delivery: Any) -> None:
         if not self._held:
             self._held_since = time.monotonic()
-        self._held.append(delivery)
+        self._held.append(Held(delivery, time.time()))
         self._held_bytes += len(delivery.body)
 
     def held(self) -> list[Any]:
         """Deliveries taken from the queue and not yet acknowledged (at most ``prefetch``)."""
-        return list(self._held)
+        return [held.delivery for held in self._held]
 
     def request_reopen(self) -> None:
         """Have the sink's ``reopen()`` (if it has one) called from this thread (after SIGHUP)."""
@@ -259,13 +267,17 @@ class SinkConsumer(threading.Thread):
                     self.metrics.truncated.inc()
         return out
 
-    def _records(self, delivery: Any) -> list[Record]:
+    def _records(self, held: Held) -> list[Record]:
+        """The lines of a delivery; one that names no host gets the daemon's, one that has no
+        time the time this consumer received it (so a retried batch keeps its times)."""
+        host = self.sink_config.host
         try:
-            return decode_delivery(delivery)
+            return decode_delivery(held.delivery, host, held.received)
         except Exception as exc:  # noqa: BLE001 - decode never raises; if it does, the line
             # must not wedge the queue (the same delivery would fail again after a reconnect).
             self.log.error("undecodable delivery written as its repr", error=repr(exc))
-            return [Record(message=repr(delivery.body), timestamp=now_timestamp(None))]
+            body = repr(held.delivery.body)
+            return [Record(body, now_timestamp(held.received), host)]
 
     def _batch_due(self, now: float) -> bool:
         """While deliveries keep arriving: whether the batch is full, or its oldest line has
@@ -284,10 +296,10 @@ class SinkConsumer(threading.Thread):
         """
         while self._held:
             size, count = 0, 0
-            for delivery in self._held:
-                if count and size + len(delivery.body) > BATCH_BYTES:
+            for held in self._held:
+                if count and size + len(held.delivery.body) > BATCH_BYTES:
                     break
-                size += len(delivery.body)
+                size += len(held.delivery.body)
                 count += 1
             if not self._write_batch(self._held[:count]):
                 return
@@ -295,8 +307,9 @@ class SinkConsumer(threading.Thread):
             self._held = self._held[count:]
             self._held_bytes -= size
 
-    def _write_batch(self, deliveries: list[Any]) -> bool:
-        records = self._truncate([r for d in deliveries for r in self._records(d)])
+    def _write_batch(self, batch: list[Held]) -> bool:
+        records = self._truncate([r for held in batch for r in self._records(held)])
+        deliveries = [held.delivery for held in batch]
         if self.sink_config.select is not None:
             taken = self.sink_config.select.select(records)
             self._filtered = len(records) - len(taken)

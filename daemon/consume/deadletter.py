@@ -76,7 +76,7 @@ def list_dead(
         channel = topology.declare(conn, broker_config, [sink])
         for delivery in _drain(channel, sink, limit):
             reason = reason_of(delivery)
-            records = decode_delivery(delivery)
+            records = decode_delivery(delivery, sink.host)
             out.extend((record, reason) for record in records)
         # Closing the channel without acking puts every delivery back where it was.
     return out

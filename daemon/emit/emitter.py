@@ -3,6 +3,11 @@
 Confirms are awaited per window, not per envelope: up to WINDOW envelopes may be published and
 unconfirmed at once, so reading and encoding the next envelope overlaps the broker writing the
 last one to disk. ``flush()`` waits for the rest; only confirmed lines count as sent.
+
+With ``plain=True`` (``logfan emit --plain``) each line is a message of its own, its body the
+line's UTF-8 and nothing else, as any AMQP consumer expects (the RabbitMQ tutorial's
+``receive_log.py``); its metadata travels in AMQP properties and headers. The window then holds
+up to PLAIN_WINDOW messages or PLAIN_WINDOW_BYTES of bodies. Confirms work the same way.
 """
 
 from __future__ import annotations
@@ -26,20 +31,51 @@ from logfan.daemon.broker.failure import explain
 from logfan.daemon.broker.url import redact
 from logfan.daemon.config.loader import BrokerConfig
 from logfan.daemon.config.sink import SinkConfig
-from logfan.daemon.envelope import CONTENT_TYPE, encode
+from logfan.daemon.envelope import (
+    CONTENT_TYPE,
+    HOST_HEADER,
+    PID_HEADER,
+    PLAIN_CONTENT_TYPE,
+    SEVERITY_HEADER,
+    TIME_HEADER,
+    encode,
+    timestamp_ms,
+)
 from logfan.daemon.errors import EmitError
 
 #: what a lost or refusing broker raises; a publish failing with one of these is retried.
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, KombuError, AMQPError, MessageNacked)
 #: envelopes (up to 1,000 lines or 256 KiB each) published before the emitter waits for confirms.
 WINDOW = 8
+#: plain-text messages (one line each) published before the emitter waits for confirms, and the
+#: most bytes of bodies they may hold (what is kept to publish again after a lost connection).
+PLAIN_WINDOW = 1000
+PLAIN_WINDOW_BYTES = 2 * 1024 * 1024
 
 
-class Envelope(NamedTuple):
-    """One envelope as published: its encoded body and how many lines it carries."""
+class Outgoing(NamedTuple):
+    """One message as published: its body, how many lines it carries, and how it is labelled."""
 
     body: bytes
     lines: int
+    content_type: str = CONTENT_TYPE
+    content_encoding: str = "binary"
+    headers: dict[str, Any] | None = None
+    #: AMQP properties (``message_id``, ``timestamp``, ``app_id``)
+    properties: dict[str, Any] | None = None
+
+
+def plain_body(line: str) -> bytes:
+    """A line's UTF-8; what cannot be encoded (undecodable bytes in an argument) shows as \\xNN."""
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = line.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no undecodable byte gives: shown as \\udNNN
+        return line.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace").encode("utf-8")
 
 
 class Emitter:
@@ -47,6 +83,7 @@ class Emitter:
 
     If ``sinks`` are known (from the config) their queues are declared too, so lines published
     before the daemon's first start are kept. A publish that reaches no queue is a failure.
+    With ``plain`` each line is published as a plain-text message of its own.
     """
 
     def __init__(
@@ -58,6 +95,7 @@ class Emitter:
         severity: str,
         retry_for: float = 30.0,
         say: Callable[[str], None] | None = None,
+        plain: bool = False,
     ) -> None:
         self.broker_config = broker_config
         self.sinks = sinks
@@ -73,10 +111,20 @@ class Emitter:
         self._node: str | None = None
         self._lost_at: float | None = None
         self._embedded = False
-        #: envelopes not yet published (or to publish again on a new connection), in order.
-        self._unsent: collections.deque[Envelope] = collections.deque()
-        #: envelopes published and not yet confirmed, by delivery tag.
-        self._window: dict[int, Envelope] = {}
+        self.plain = plain
+        #: how many messages, and how many bytes of them, may wait for a confirm at once.
+        self._window_size = PLAIN_WINDOW if plain else WINDOW
+        self._window_cap = PLAIN_WINDOW_BYTES if plain else sys.maxsize
+        #: messages not yet published (or to publish again on a new connection), in order.
+        self._unsent: collections.deque[Outgoing] = collections.deque()
+        #: messages published and not yet confirmed, by delivery tag, and their bodies' size.
+        self._window: dict[int, Outgoing] = {}
+        self._window_bytes = 0
+        #: plain text: this run's id and the next line's number, its message_id ``<id>-<n>``
+        self._run_id = uuid.uuid4().hex
+        self._sent_lines = 0
+        self._stamp: tuple[str, int] | None = None
+        self._app_id = plain_body(tag).decode("utf-8")
         self._tag = 0
         self._nacked = False
         self._say: Callable[[str], None] = say or (lambda text: print(text, file=sys.stderr))
@@ -104,6 +152,7 @@ class Emitter:
         # a new channel numbers its confirms from 1: what the old one left unconfirmed goes again
         self._unsent.extendleft(reversed(self._window.values()))
         self._window.clear()
+        self._window_bytes = 0
         self._tag = 0
         self._nacked = False
         return conn
@@ -118,11 +167,17 @@ class Emitter:
                 conn.release()
 
     def send(self, lines: list[tuple[str, str]]) -> None:
-        """Publish ``lines`` as one envelope; wait for confirms only while the window is full.
+        """Publish ``lines`` (``(timestamp, line)`` each) as one envelope, or with ``plain`` as
+        one message each; wait for confirms only while the window is full.
 
         Raises EmitError once the broker has not confirmed for ``retry_for`` seconds, or at once
         when it refuses for a reason retrying cannot heal.
         """
+        if self.plain:
+            for stamp, line in lines:
+                self._unsent.append(self._plain(stamp, line))
+                self._pump(self._window_size)
+            return
         body = encode(
             lines,
             msg_id=uuid.uuid4().hex,
@@ -131,11 +186,32 @@ class Emitter:
             pid=self.pid,
             severity=self.severity,
         )
-        self._unsent.append(Envelope(body, len(lines)))
-        self._pump(WINDOW)
+        self._unsent.append(Outgoing(body, len(lines)))
+        self._pump(self._window_size)
+
+    def _plain(self, stamp: str, line: str) -> Outgoing:
+        """One line as a plain-text message: the line's time in the ``timestamp`` property
+        (seconds) and the ``timestamp_in_ms`` header, the tag as ``app_id``, host, pid and
+        severity in headers, and a ``message_id`` of ``<run id>-<n>``."""
+        if self._stamp is None or self._stamp[0] != stamp:  # the lines of one read share it
+            ms = timestamp_ms(stamp)
+            if ms is None:
+                ms = time.time_ns() // 1_000_000
+            self._stamp = (stamp, ms)
+        _, ms = self._stamp
+        msg_id = f"{self._run_id}-{self._sent_lines}"
+        self._sent_lines += 1
+        headers = {
+            TIME_HEADER: ms,
+            HOST_HEADER: self.host,
+            PID_HEADER: self.pid,
+            SEVERITY_HEADER: self.severity,
+        }
+        properties = {"message_id": msg_id, "timestamp": ms // 1000, "app_id": self._app_id}
+        return Outgoing(plain_body(line), 1, PLAIN_CONTENT_TYPE, "utf-8", headers, properties)
 
     def flush(self) -> None:
-        """Wait until the broker confirmed every envelope sent (raises EmitError if it does not)."""
+        """Wait until the broker confirmed every message sent (raises EmitError if it does not)."""
         self._pump(1)
 
     @property
@@ -144,9 +220,9 @@ class Emitter:
         return sum(b.lines for b in self._window.values()) + sum(b.lines for b in self._unsent)
 
     def _pump(self, below: int) -> None:
-        """Publish what is unsent, then wait until fewer than ``below`` envelopes are unconfirmed.
+        """Publish what is unsent, then wait until fewer than ``below`` messages are unconfirmed.
 
-        After a lost connection every unconfirmed envelope is published again, in order, on the
+        After a lost connection every unconfirmed message is published again, in order, on the
         next one (the broker may already hold some: at-least-once). A failure that retrying
         cannot heal (a wrong login, vhost, permission or certificate) raises EmitError at once.
         """
@@ -183,12 +259,15 @@ class Emitter:
                 return
 
     def _await_confirms(self, below: int, until: float) -> None:
-        """Read the broker's confirms until fewer than ``below`` envelopes wait for one.
+        """Read the broker's confirms until fewer than ``below`` messages wait for one (and, with
+        ``plain``, their bodies hold less than PLAIN_WINDOW_BYTES).
 
         The emitter blocks for confirms only here, while the window is full. py-amqp also reads
         any confirms already received each time it publishes (it looks for connection.blocked).
         """
-        while len(self._window) >= below:
+        while self._window and (
+            len(self._window) >= below or self._window_bytes >= self._window_cap
+        ):
             left = until - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no confirm within {max(self.retry_for, 1.0):g} s")
@@ -201,14 +280,15 @@ class Emitter:
             raise EmitError(f"lines would be dropped: {self._returned}", self.unconfirmed)
         if self._nacked:
             self._nacked = False
-            raise MessageNacked("the broker refused to take an envelope (basic.nack)")
+            raise MessageNacked("the broker refused to take a message (basic.nack)")
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
         tags = [t for t in self._window if t <= delivery_tag] if multiple else [delivery_tag]
         for tag in tags:
-            envelope = self._window.pop(tag, None)
-            if envelope is not None:
-                self.confirmed += envelope.lines
+            message = self._window.pop(tag, None)
+            if message is not None:
+                self.confirmed += message.lines
+                self._window_bytes -= len(message.body)
 
     def _on_nack(self, _delivery_tag: int, _multiple: bool) -> None:
         self._nacked = True  # the whole window is published again on a new connection
@@ -230,24 +310,27 @@ class Emitter:
             self._lost_at = None
         self._node = node
 
-    def _publish(self, envelope: Envelope) -> None:
+    def _publish(self, message: Outgoing) -> None:
         self._check()
         self._producer.publish(
-            envelope.body,
+            message.body,
             exchange=self.broker_config.exchange,
             routing_key="",
-            content_type=CONTENT_TYPE,
-            content_encoding="binary",
+            content_type=message.content_type,
+            content_encoding=message.content_encoding,
             delivery_mode=2,
             mandatory=not self._embedded,
             retry=False,
             timeout=max(self.retry_for, 1.0),
+            headers=message.headers,
+            **(message.properties or {}),
         )
         if self._embedded:  # written to the spool when publish returns: nothing to wait for
-            self.confirmed += envelope.lines
+            self.confirmed += message.lines
         else:
             self._tag += 1
-            self._window[self._tag] = envelope
+            self._window[self._tag] = message
+            self._window_bytes += len(message.body)
         self._check()
 
     def close(self) -> None:

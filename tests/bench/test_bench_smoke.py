@@ -107,3 +107,11 @@ def test_tcp_ack_bench_prints_both_receivers() -> None:
     assert header.split()[:2] == ["RECEIVER", "SINK"]
     assert [row.split()[0] for row in rows] == ["fast"] * 3 + ["slow"] * 3
     assert rows[2].startswith("fast      received, waiting / baseline: ")
+
+
+@pytest.mark.rabbitmq
+def test_plain_bench_prints_every_case(rabbitmq: dict[str, Any]) -> None:
+    """``bench/plain.py`` (emit --plain next to envelopes and a bare py-amqp publisher) runs."""
+    header, *rows = run_bench("plain.py", "2000", "--runs", "1", timeout=300)
+    assert header.split()[:2] == ["CASE", "LINES/S"]
+    assert [row.split()[0] for row in rows] == ["envelope", "plain", "floor"]

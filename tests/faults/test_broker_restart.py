@@ -86,11 +86,13 @@ def queued(node: RabbitNode) -> int:
 class TestBrokerRestart:
     """RabbitMQ stopped and started again while lines stream through logfan."""
 
+    @pytest.mark.parametrize("mode", [[], ["--plain"]], ids=["envelopes", "plain"])
     def test_emitter_and_daemon_recover_and_every_confirmed_line_arrives(
-        self, tmp_path: Path, daemons: list[Daemon]
+        self, tmp_path: Path, daemons: list[Daemon], mode: list[str]
     ) -> None:
         """A graceful broker restart mid-stream: the emitter exits 0, the daemon is never
-        restarted, each sink logs a disconnect and a reconnect, and no line is lost in any sink.
+        restarted, each sink logs a disconnect and a reconnect, and no line is lost in any sink;
+        with envelopes and with ``--plain`` (one message per line).
         """
         if not Path(SERVER).exists():
             pytest.fail(f"{SERVER} is missing (run `make test`, which installs RabbitMQ)")
@@ -114,7 +116,17 @@ class TestBrokerRestart:
             emitter_err = tmp_path / "emit.err"
             with (tmp_path / "emit.out").open("wb") as out, emitter_err.open("wb") as err:
                 emitter = subprocess.Popen(
-                    [*LOGFAN, "emit", "-c", str(config), "-t", "restart", "--retry-for", "120"],
+                    [
+                        *LOGFAN,
+                        "emit",
+                        "-c",
+                        str(config),
+                        "-t",
+                        "restart",
+                        "--retry-for",
+                        "120",
+                        *mode,
+                    ],
                     stdin=subprocess.PIPE,
                     stdout=out,
                     stderr=err,

@@ -69,6 +69,7 @@ class TestEmitArguments:
             (["--max-line-bytes", "10", "x"], "--max-line-bytes: expected at least 64, got 10"),
             (["--retry-for", "-1", "x"], "--retry-for: expected a number of seconds >= 0"),
             (["-u", "redis://h", "x"], "--url: unsupported broker URL 'redis://h'"),
+            (["--plain", "-t", "t" * 256, "x"], "-t: with --plain the tag is the AMQP app_id"),
         ],
     )
     def test_refused(

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logfan.daemon.envelope import CONTENT_TYPE, decode, encode
+from logfan.daemon.envelope import (
+    CONTENT_TYPE,
+    HOST_HEADER,
+    PID_HEADER,
+    SEVERITY_HEADER,
+    TIME_HEADER,
+    decode,
+    encode,
+    ms_timestamp,
+    now_timestamp,
+    timestamp_ms,
+)
 from logfan.sinks.base import Record
 
 
@@ -64,6 +79,122 @@ class TestEnvelope:
         body = json.dumps({"v": 1, "lines": [["t", "hello", "³"]]}).encode()
         (record,) = decode(body, CONTENT_TYPE, {})
         assert (record.message, record.severity) == ("hello", "info")
+
+
+#: 2026-11-27T06:12:59.123Z in milliseconds since the epoch
+MS = 1_795_759_979_123
+STAMP = "2026-11-27T06:12:59.123Z"
+
+
+@pytest.fixture
+def far_from_utc() -> Iterator[None]:
+    """Local time 10 hours east of UTC, so that a naive time taken as local shows."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Pacific/Port_Moresby"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+class TestPlainTextMetadata:
+    """What a plain-text message says about its lines, and what fills in what it does not."""
+
+    def test_headers_of_logfan_emit_plain(self) -> None:
+        """The headers ``logfan emit --plain`` sets give time (ms), host, pid and severity."""
+        headers = {TIME_HEADER: MS, HOST_HEADER: "web1", PID_HEADER: 4242, SEVERITY_HEADER: "err"}
+        properties = {"app_id": "build", "message_id": "abc-7", "timestamp": MS // 1000}
+        (record,) = decode("a line", "text/plain", properties, "utf-8", headers=headers, host="me")
+        assert record == Record("a line", STAMP, "web1", "build", "err", "4242", "abc-7")
+
+    def test_milliseconds_win_over_the_seconds_property(self) -> None:
+        """``timestamp_in_ms`` (also what RabbitMQ's timestamp plugin and interceptor set) is
+        preferred to the ``timestamp`` property, which has whole seconds only."""
+        props = {"timestamp": 1}
+        (record,) = decode(b"x", None, props, headers={TIME_HEADER: MS})
+        assert record.timestamp == STAMP
+        (record,) = decode(b"x", None, props, headers={})
+        assert record.timestamp == "1970-01-01T00:00:01.000Z"
+
+    @pytest.mark.parametrize("ms", ["123", 1.5, True, None, 10**20, -(10**20)])
+    def test_a_bad_milliseconds_header_falls_back_to_the_property(self, ms: object) -> None:
+        """A header of another type or out of any date's range is ignored, never raised."""
+        (record,) = decode(b"x", None, {"timestamp": 2}, headers={TIME_HEADER: ms})
+        assert record.timestamp == "1970-01-01T00:00:02.000Z"
+
+    def test_a_timestamp_out_of_range_falls_back_to_the_receipt_time(self) -> None:
+        """A ``timestamp`` property no date can hold gives the time of receipt."""
+        (record,) = decode(b"x", None, {"timestamp": 2**62}, received=MS / 1000)
+        assert record.timestamp == STAMP
+
+    def test_without_any_time_the_receipt_time_counts(self) -> None:
+        """A message without a time gets ``received``: the consumer's time of receipt, so a
+        batch written again after a failure keeps the times it had."""
+        records = decode(b"one\ntwo", None, {}, received=MS / 1000)
+        assert [r.timestamp for r in records] == [STAMP, STAMP]
+
+    def test_without_a_host_the_daemons_host_fills_in(self) -> None:
+        """Every sink then shows the same host; a host the message gives is kept."""
+        (record,) = decode(b"x", None, {}, host="relay1")
+        assert record.host == "relay1"
+        (record,) = decode(b"x", None, {}, headers={HOST_HEADER: "web1"}, host="relay1")
+        assert record.host == "web1"
+        (record,) = decode(b"x", None, {}, headers={HOST_HEADER: ""}, host="relay1")
+        assert record.host == "relay1"
+
+    def test_an_envelope_without_a_host_gets_the_daemons(self) -> None:
+        """The same rule holds for an envelope from another publisher that leaves out host;
+        an entry without a time gets the time of receipt."""
+        body = json.dumps({"v": 1, "lines": [["", "x"], ["t", "y", "err"]]}).encode()
+        records = decode(body, CONTENT_TYPE, {}, host="relay1", received=MS / 1000)
+        assert [(r.host, r.timestamp) for r in records] == [("relay1", STAMP), ("relay1", "t")]
+        body = encode([("t", "z")], msg_id="m", host="web1", tag="a", pid=1, severity="info")
+        assert decode(body, CONTENT_TYPE, {}, host="relay1")[0].host == "web1"
+
+    @pytest.mark.parametrize("severity", ["3", 3, "ERROR", "err"])
+    def test_severity_header_is_normalized(self, severity: object) -> None:
+        """Names, aliases and digits are accepted, as for ``logfan emit -p``."""
+        (record,) = decode(b"x", None, {}, headers={SEVERITY_HEADER: severity})
+        assert record.severity == "err"
+
+    @pytest.mark.parametrize("severity", ["loud", 9, True, None])
+    def test_unknown_severity_header_is_info(self, severity: object) -> None:
+        """Anything else is the default severity."""
+        (record,) = decode(b"x", None, {}, headers={SEVERITY_HEADER: severity})
+        assert record.severity == "info"
+
+    def test_a_naive_datetime_timestamp_is_utc(self, far_from_utc: None) -> None:
+        """A transport that hands the property over as a naive datetime means UTC (py-amqp's
+        own convention for AMQP timestamps), whatever the local time zone."""
+        (record,) = decode(b"x", None, {"timestamp": datetime(2026, 11, 27, 6, 12, 59)})
+        assert record.timestamp == "2026-11-27T06:12:59.000Z"
+
+
+class TestMilliseconds:
+    """``timestamp_ms`` and ``ms_timestamp`` convert exactly, without a float in between."""
+
+    def test_known_value(self) -> None:
+        """The docs' example time."""
+        assert timestamp_ms(STAMP) == MS
+        assert ms_timestamp(MS) == STAMP
+
+    @given(ms=st.integers(min_value=0, max_value=253_402_300_799_999))
+    def test_round_trip(self, ms: int) -> None:
+        """Every millisecond from 1970 to 9999 survives both ways."""
+        assert timestamp_ms(ms_timestamp(ms)) == ms
+
+    def test_now_timestamp_agrees(self) -> None:
+        """A time of ``now_timestamp`` converts to its own milliseconds."""
+        stamp = now_timestamp(MS / 1000)
+        assert (stamp, timestamp_ms(stamp)) == (STAMP, MS)
+
+    @pytest.mark.parametrize("text", ["", "-", "yesterday", "2026-13-01T00:00:00Z"])
+    def test_not_a_time(self, text: str) -> None:
+        """What is not RFC 3339 gives None."""
+        assert timestamp_ms(text) is None
 
 
 texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
