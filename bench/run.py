@@ -356,15 +356,17 @@ def _step(what: str, fn: Callable[[], Any]) -> Any:
     return result
 
 
-def _select_runs(source: Path, lines: int, work: Path) -> dict[str, list[throughput.Throughput]]:
+def _select_runs(
+    source: Path, lines: int, work: Path, *, once: bool = False
+) -> dict[str, list[throughput.Throughput]]:
     """Without select and with each selection, alternated twice (the machine's drift evens
-    out): plain, typical, every-line, every-line, typical, plain."""
+    out): plain, typical, every-line, every-line, typical, plain (``once``: the first three)."""
     selections: dict[str, dict[str, object] | None] = {
         "plain": None,
         "typical": throughput.SELECT_TYPICAL,
         "every-line": throughput.SELECT_EVERY_LINE,
     }
-    order = [*selections, *reversed(selections)]
+    order = [*selections] if once else [*selections, *reversed(selections)]
     runs: dict[str, list[throughput.Throughput]] = {key: [] for key in selections}
     for key in order:
         run = partial(throughput.run_logfan, "rabbitmq", source, lines, work, None)
@@ -432,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         if "peer" in only:
             rows += peer_rows(_peer_runs(source, args.lines, work, runs))
         if "select" in only:
-            rows += select_rows(_select_runs(source, args.lines, work))
+            rows += select_rows(_select_runs(source, args.lines, work, once=args.quick))
         if "latency" in only:
             lat = {
                 kind: _step(

@@ -251,21 +251,21 @@ class TestSlowReader:
     def test_a_reader_that_never_reads_costs_the_broker_its_bound(
         self, setup: Setup, daemons: list[Daemon], tails: list[Tail]
     ) -> None:
-        """20,000 messages while tail's output is a pipe nobody reads: the tap queue holds its
-        bound (100), no more, and both sinks still get every line; SIGTERM ends the blocked
-        tail, and its queue goes."""
+        """2,000 messages of 1 KB while tail's output is a pipe nobody reads: the tap queue
+        holds its bound (100), no more, and both sinks still get every line; SIGTERM ends the
+        blocked tail, and its queue goes."""
         (one, out1, opts1), (two, out2, opts2) = file_sink(setup, "one"), file_sink(setup, "two")
         # the blocked tail sends no heartbeats: RabbitMQ would close its connection (deleting
         # its queue) after two missed ones; the test takes less than that
         config = setup.config({one: opts1, two: opts2}, heartbeat=600)
         running_daemon(setup, daemons, config, [out1, out2])
         tail = start_tail(tails, config, "--buffer", "100", stdout=subprocess.PIPE)
-        lines = [f"message {i} of 20000" for i in range(20_000)]
+        lines = [f"message {i} of 2000 ".ljust(1000, ".") for i in range(2_000)]
         setup.publish_many([line.encode() for line in lines], content_type="text/plain")
         for out in (out1, out2):
-            wait_for(lambda out=out: len(read_lines(out)) >= 20_001, what="every line")  # type: ignore[misc]
-        # what the tail took is in the pipe (64 KiB, about a thousand lines) and in flight: the
-        # other 19,000 went to its queue, which keeps the newest 100
+            wait_for(lambda out=out: len(read_lines(out)) >= 2_001, what="every line")  # type: ignore[misc]
+        # what the tail took is in the pipe (64 KiB, about 60 lines) and in flight (16): the
+        # other 1,900 or so went to its queue, which keeps the newest 100
         assert tap_depth(setup, tail.queue) == 100
         assert read_lines(out1) == ["ready", *lines]
         assert read_lines(out2) == ["ready", *lines]
