@@ -240,7 +240,6 @@ class Supervisor:
             worker.refresh()
         if self._signal is None:  # stopping: a worker that exited is not restarted
             self._restart_dead()
-        self._update_metrics()
         if not self._ready and all(
             w.figures.state != SinkState.STARTING for w in self.workers.values()
         ):
@@ -248,13 +247,17 @@ class Supervisor:
             self.notifier.ready(status.status_line(self.workers))
             self.log.info("logfan ready", status=status.status_line(self.workers))
         if not self._ready:
+            self._update_metrics()
             return  # READY=1 comes first; STATUS= and WATCHDOG=1 follow it
+        # Wedged or not, as of the figures just taken: STATUS=, the status file and the
+        # metrics never show a wedge next to figures that already ended it.
+        interval = self.notifier.watchdog_interval
+        wedged = self._mark_wedged(self.wedged(max(interval or 0.0, MIN_STALL)))
+        self._update_metrics()
         if now >= self._next_status:
             self._next_status = now + STATUS_EVERY
             self.notifier.status(status.status_line(self.workers))
             self._write_status_file()
-        interval = self.notifier.watchdog_interval
-        wedged = self._mark_wedged(self.wedged(max(interval or 0.0, MIN_STALL)))
         if interval is not None and now >= self._next_ping and not wedged:
             self.notifier.watchdog()
             self._next_ping = now + interval
