@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import os
 import select
+from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import accumulate, repeat
+from operator import itemgetter
 
 from logfan.daemon.envelope import now_timestamp
 from logfan.sinks.truncation import MAX_LINE_BYTES, fit, marker
 
 MAX_ENVELOPE_LINES = 1000
 MAX_ENVELOPE_BYTES = 256 * 1024
-#: how long to wait for more input before sending what has been read (a typed line goes at once).
-LINGER = 0.005
+#: how long to wait for more input before sending what has been read: none, so a typed line goes
+#: at once; a flood still fills envelopes, since its next read is always ready.
+LINGER = 0.0
 READ_SIZE = 64 * 1024
+
+
+def _envelope_cut(lines: list[tuple[str, str]]) -> tuple[int, int]:
+    """How many of ``lines`` the next envelope takes, and their size: up to MAX_ENVELOPE_LINES,
+    and lines until their size first reaches MAX_ENVELOPE_BYTES (at least one)."""
+    head = lines[:MAX_ENVELOPE_LINES]
+    sizes = list(accumulate(map(len, map(itemgetter(1), head))))
+    cut = min(bisect_left(sizes, MAX_ENVELOPE_BYTES) + 1, len(head))
+    return cut, sizes[cut - 1]
 
 
 class LineReader:
     """Reads ``fd`` and yields the lines of one envelope at a time, ``(timestamp, line)`` each.
 
     An envelope's lines end at MAX_ENVELOPE_LINES, MAX_ENVELOPE_BYTES, or when the input has
-    nothing more to give within LINGER, so an interactive line is sent at once and a flood goes
+    nothing more to give at once (LINGER), so an interactive line is sent at once and a flood goes
     in full envelopes.
     Invalid UTF-8 stays visible as ``\\xNN`` escapes; CRLF counts as LF; a last line without a
     newline counts. A line longer than ``max_line_bytes`` is cut (on a character boundary) with
@@ -38,7 +51,39 @@ class LineReader:
         self.paused = False
 
     def _feed(self, chunk: bytes, stamp: str, out: list[tuple[str, str]]) -> int:
-        """Split ``chunk`` into finished lines appended to ``out``; returns their byte size."""
+        """Split ``chunk`` into finished lines appended to ``out``; returns their byte size.
+
+        The whole lines of a chunk (none longer than allowed, no line left over from the last
+        chunk) are decoded and split in a few C calls; anything else goes byte by byte.
+        """
+        start = 0
+        size = 0
+        if self._line or self._skipped is not None:
+            first = chunk.find(b"\n")
+            if first < 0:
+                return self._feed_slowly(chunk, stamp, out)
+            size += self._feed_slowly(chunk[: first + 1], stamp, out)
+            start = first + 1
+        last = chunk.rfind(b"\n")
+        if last >= start:
+            whole = chunk[start : last + 1]
+            if max(map(len, whole.split(b"\n"))) <= self.max_line_bytes:
+                text = whole.decode("utf-8", "backslashreplace")
+                if "\r" in text:
+                    text = text.replace("\r\n", "\n")
+                lines = text.split("\n")
+                lines.pop()  # what follows the last LF: nothing
+                out += zip(repeat(stamp), lines)
+                size += sum(map(len, lines))
+            else:
+                size += self._feed_slowly(whole, stamp, out)
+            start = last + 1
+        if start < len(chunk):
+            size += self._feed_slowly(chunk[start:], stamp, out)
+        return size
+
+    def _feed_slowly(self, chunk: bytes, stamp: str, out: list[tuple[str, str]]) -> int:
+        """``_feed`` a line at a time, cutting a line longer than allowed as it streams by."""
         size = 0
         start = 0
         while True:
@@ -84,10 +129,7 @@ class LineReader:
                 size += self._feed(chunk, now_timestamp(), lines)
             # One read may hold thousands of lines: send them in envelopes of the limits.
             while len(lines) > MAX_ENVELOPE_LINES or (size > MAX_ENVELOPE_BYTES and len(lines) > 1):
-                cut, taken = 0, 0
-                while cut < min(len(lines), MAX_ENVELOPE_LINES) and taken < MAX_ENVELOPE_BYTES:
-                    taken += len(lines[cut][1])
-                    cut += 1
+                cut, taken = _envelope_cut(lines)
                 yield lines[:cut]
                 lines, size = lines[cut:], size - taken
             full = len(lines) >= MAX_ENVELOPE_LINES or size >= MAX_ENVELOPE_BYTES

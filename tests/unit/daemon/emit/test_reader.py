@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 
@@ -118,3 +119,33 @@ class TestEnvelopes:
         assert seen[0] == (1, True)
         assert all(not paused for count, paused in seen[1:] if count == 1000)
         assert sum(count for count, _ in seen) == 3001
+
+
+class TestWholeChunks:
+    """Whole lines are split and decoded a chunk at a time: the same lines as byte by byte."""
+
+    @settings(deadline=None, max_examples=300)
+    @given(
+        data=st.lists(
+            st.sampled_from(
+                [b"a", b"\xc3\xa9", b"\xe2\x82", b"\xff", b"\r", b"\n", b"\r\n", b"x" * 70]
+            ),
+            max_size=60,
+        ).map(b"".join),
+        cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=6),
+        limit=st.integers(min_value=64, max_value=200),
+    )
+    def test_chunks_give_the_lines_of_the_slow_path(
+        self, data: bytes, cuts: list[int], limit: int
+    ) -> None:
+        """Any bytes cut into any chunks: the lines, sizes and cut count of one slow pass."""
+        fast, slow = LineReader(-1, limit), LineReader(-1, limit)
+        fast_lines: list[tuple[str, str]] = []
+        slow_lines: list[tuple[str, str]] = []
+        bounds = [0, *sorted(c for c in cuts if c < len(data)), len(data)]
+        fast_size = sum(
+            fast._feed(data[a:b], "ts", fast_lines) for a, b in itertools.pairwise(bounds)
+        )
+        slow_size = slow._feed_slowly(data, "ts", slow_lines)
+        assert fast_lines == slow_lines
+        assert (fast_size, fast.truncated) == (slow_size, slow.truncated)
