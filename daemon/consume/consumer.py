@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import structlog
@@ -20,7 +21,7 @@ from logfan.daemon.consume.deadletter import publish_dead
 from logfan.daemon.consume.figures import SinkFigures, SinkState
 from logfan.daemon.consume.prefetch import Prefetch
 from logfan.daemon.consume.queuewatch import QueueWatch
-from logfan.daemon.envelope import decode_delivery, now_timestamp
+from logfan.daemon.envelope import decode_delivery_block, now_timestamp
 from logfan.sinks.base import (
     PermanentSinkError,
     Record,
@@ -29,15 +30,22 @@ from logfan.sinks.base import (
     SinkError,
     SupportsReopen,
 )
+from logfan.sinks.batch import Batch, Block
 from logfan.sinks.truncation import truncate_text
 
 #: how long to wait for more deliveries before writing what has arrived.
-LINGER = 0.002
+LINGER = 0.0005
 #: a batch is written once its bodies reach this size, bounding the records decoded at once.
 BATCH_BYTES = 1 << 20
 IDLE_WAIT = 1.0
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 30.0
+
+
+def _utf8_size(messages: Sequence[str]) -> int:
+    """The UTF-8 bytes of ``messages`` (a lone surrogate counted as its three bytes)."""
+    text = "".join(messages)
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class Held(NamedTuple):
@@ -254,34 +262,38 @@ class SinkConsumer(threading.Thread):
             except Exception as exc:  # noqa: BLE001 - closing is best effort
                 self.log.warning("sink close failed", error=str(exc))
 
-    def _truncate(self, records: list[Record]) -> list[Record]:
+    def _truncate(self, block: Block) -> Block:
         limit = self.sink_config.max_line_bytes
-        out = records
-        for i, record in enumerate(records):
-            if len(record.message) > limit // 4:  # else surely within limit bytes
-                text, cut = truncate_text(record.message, limit)
+        messages = block.message
+        if not messages or max(map(len, messages)) <= limit // 4:  # surely within limit bytes
+            return block
+        out: list[str] | None = None
+        for i, message in enumerate(messages):
+            if len(message) > limit // 4:
+                text, cut = truncate_text(message, limit)
                 if cut:
-                    out = out if out is not records else list(records)
-                    out[i] = record._replace(message=text)
+                    out = out if out is not None else list(messages)
+                    out[i] = text
                     self.figures.truncated += 1
                     self.metrics.truncated.inc()
-        return out
+        # a cut message ends in a marker: no control character comes with it
+        return block if out is None else block.with_messages(out, clean=block.clean)
 
-    def _records(self, held: Held) -> list[Record]:
+    def _block(self, held: Held) -> Block:
         """The lines of a delivery; one that names no host gets the daemon's, one that has no
         time the time this consumer received it (so a retried batch keeps its times)."""
         host = self.sink_config.host
         try:
-            return decode_delivery(held.delivery, host, held.received)
+            return decode_delivery_block(held.delivery, host, held.received)
         except Exception as exc:  # noqa: BLE001 - decode never raises; if it does, the line
             # must not wedge the queue (the same delivery would fail again after a reconnect).
             self.log.error("undecodable delivery written as its repr", error=repr(exc))
             body = repr(held.delivery.body)
-            return [Record(body, now_timestamp(held.received), host)]
+            return Block.of([Record(body, now_timestamp(held.received), host)])
 
     def _batch_due(self, now: float) -> bool:
         """While deliveries keep arriving: whether the batch is full, or its oldest line has
-        waited ``flush_interval`` (a steady trickle never leaves the 2 ms gap that ends a batch)."""
+        waited ``flush_interval`` (a steady trickle never leaves the LINGER gap ending a batch)."""
         return (
             len(self._held) >= self._prefetch.count
             or self._held_bytes >= BATCH_BYTES
@@ -308,15 +320,17 @@ class SinkConsumer(threading.Thread):
             self._held_bytes -= size
 
     def _write_batch(self, batch: list[Held]) -> bool:
-        records = self._truncate([r for held in batch for r in self._records(held)])
+        blocks = [self._truncate(self._block(held)) for held in batch]
         deliveries = [held.delivery for held in batch]
-        if self.sink_config.select is not None:
-            taken = self.sink_config.select.select(records)
-            self._filtered = len(records) - len(taken)
-            records = taken
-            if not records:
-                self._done(deliveries, records)
-                return True
+        selection = self.sink_config.select
+        if selection is not None:
+            received = sum(map(len, blocks))
+            blocks = [selection.select_block(block) for block in blocks]
+            self._filtered = received - sum(map(len, blocks))
+        records = Batch(blocks)
+        if not records.blocks:
+            self._done(deliveries, records)
+            return True
         try:
             self._open_sink()
             started = time.perf_counter()
@@ -343,7 +357,7 @@ class SinkConsumer(threading.Thread):
         self._done(deliveries, records)
         return True
 
-    def _isolate(self, records: list[Record], first: Exception) -> list[Record] | None:
+    def _isolate(self, records: Sequence[Record], first: Exception) -> list[Record] | None:
         """Write the lines one by one, dead-lettering those the sink refuses; returns the lines
         written (None: a retryable error came, and the batch is retried later)."""
         self.log.warning(
@@ -393,7 +407,7 @@ class SinkConsumer(threading.Thread):
                 exc_info=exc,
             )
 
-    def _done(self, deliveries: list[Any], written: list[Record]) -> None:
+    def _done(self, deliveries: list[Any], written: Sequence[Record]) -> None:
         """The batch is written (``written``: its lines the sink took): counted, then acked.
 
         The metrics count it before the ack, so that they count what the sink's target holds
@@ -419,12 +433,11 @@ class SinkConsumer(threading.Thread):
         self._backoff = BACKOFF_MIN
         self._retry_at = 0.0
 
-    def _count(self, written: list[Record]) -> None:
+    def _count(self, written: Sequence[Record]) -> None:
         metrics = self.metrics
         metrics.lines.inc(len(written))
-        metrics.bytes.inc(
-            sum(len(m) if m.isascii() else len(m.encode()) for m in (r.message for r in written))
-        )
+        blocks = written.blocks if isinstance(written, Batch) else [Block.of(written)]
+        metrics.bytes.inc(sum(_utf8_size(block.message) for block in blocks))
         metrics.batches.inc()
         sink_truncated = int(getattr(self.sink, "truncated", 0) or 0)
         if sink_truncated > self._sink_truncated:
