@@ -21,15 +21,16 @@ the message from the queue (``received=``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import repeat
 from typing import Any
 
+import msgspec
+
 from logfan.sinks.base import Record, normalize_severity
+from logfan.sinks.batch import Block, Column, Numbered
 
 CONTENT_TYPE = "application/vnd.logfan.v1+json"
 #: what ``logfan emit --plain`` publishes: one line per message, as the RabbitMQ tutorial does.
@@ -42,8 +43,6 @@ TIME_HEADER = "timestamp_in_ms"
 HOST_HEADER = "logfan-host"
 PID_HEADER = "logfan-pid"
 SEVERITY_HEADER = "logfan-severity"
-#: builds a Record from a 7-tuple in C (the named tuple's own ``__new__`` is a Python function).
-_new_record = functools.partial(tuple.__new__, Record)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
@@ -81,18 +80,38 @@ def encode(
     severity: str,
 ) -> bytes:
     """One envelope for ``lines``: ``(timestamp, message[, severity])`` each."""
-    doc = {
+    entries = lines if isinstance(lines, list | tuple) else list(lines)
+    doc: dict[str, Any] = {
         "v": 1,
         "id": msg_id,
         "host": host,
         "tag": tag,
         "pid": pid,
         "severity": severity,
-        "lines": [list(pair) for pair in lines],
+        "lines": entries,
     }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogateescape"
-    )
+    try:
+        return _ENCODER.encode(doc)
+    except UnicodeEncodeError:  # a lone surrogate: an undecodable byte of an argument, or worse
+        doc = {
+            key: visible(value) if isinstance(value, str) else value for key, value in doc.items()
+        }
+        doc["lines"] = [[visible(text) for text in entry] for entry in entries]
+        return _ENCODER.encode(doc)
+
+
+def visible(text: str) -> str:
+    """``text`` as UTF-8 can carry it: an undecodable byte (a surrogate escape, as in argv)
+    shows as ``\\xNN``, any other lone surrogate as ``\\udNNN``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
 
 
 def _text(value: Any, default: str = "-") -> str:
@@ -107,7 +126,57 @@ def _text(value: Any, default: str = "-") -> str:
 _UTF8 = frozenset({"utf-8", "utf8", "binary"})
 
 
-def _decode_envelope(body: bytes | str, default_host: str, received: str) -> list[Record] | None:
+class _Emitted(msgspec.Struct):
+    """An envelope as ``logfan emit`` writes it, every line ``[timestamp, message]``: msgspec
+    decodes and checks it in C. Anything else JSON allows takes the general path."""
+
+    v: Any
+    lines: list[tuple[str, str]]
+    id: Any = None
+    host: Any = None
+    tag: Any = None
+    pid: Any = None
+    severity: Any = None
+
+
+_EMITTED = msgspec.json.Decoder(_Emitted)
+_ENCODER = msgspec.json.Encoder()
+
+
+def _clean(body: bytes | str) -> bool:
+    """Whether no text the JSON ``body`` holds can have a control character: it is ASCII with
+    no escape (JSON escapes C0 controls) and no DEL."""
+    if isinstance(body, bytes):
+        return body.isascii() and b"\\" not in body and b"\x7f" not in body
+    return body.isascii() and "\\" not in body and "\x7f" not in body
+
+
+def _decode_envelope(body: bytes | str, default_host: str, received: str) -> Block | None:
+    try:
+        emitted = _EMITTED.decode(body)
+    except msgspec.MsgspecError:
+        return _decode_general(body, default_host, received)
+    entries = emitted.lines
+    if emitted.v != 1:
+        return None
+    columns: list[Sequence[str]] = list(zip(*entries, strict=True))
+    if not entries or not all(columns[0]):  # an empty timestamp is the time of receipt
+        return _decode_general(body, default_host, received)
+    base_id = _text(emitted.id)
+    return Block(
+        columns[1],
+        columns[0],
+        _text(emitted.host, default_host),
+        _text(emitted.tag),
+        normalize_severity(_text(emitted.severity, "info")) or "info",
+        _text(emitted.pid),
+        Numbered(f"{base_id}-", range(len(entries))) if base_id != "-" else "-",
+        clean=_clean(body),
+    )
+
+
+def _decode_general(body: bytes | str, default_host: str, received: str) -> Block | None:
+    """Any JSON envelope, entries with a severity of their own and all."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the C stack allows
@@ -121,42 +190,23 @@ def _decode_envelope(body: bytes | str, default_host: str, received: str) -> lis
         _text(doc.get("pid")),
     )
     severity = normalize_severity(_text(doc.get("severity"), "info")) or "info"
-    prefix = None if base_id == "-" else f"{base_id}-"
-    fast = _fast_records(doc["lines"], prefix, host=host, tag=tag, severity=severity, pid=pid)
-    if fast is not None:
-        return fast
-    records = []
-    for n, entry in enumerate(doc["lines"]):
+    entries = doc["lines"]
+    msgids: Column = Numbered(f"{base_id}-", range(len(entries))) if base_id != "-" else "-"
+    messages: list[str] = []
+    stamps: list[str] = []
+    severities: list[str] = []
+    for entry in entries:
         if type(entry) is not list or len(entry) < 2 or type(entry[1]) is not str:
             return None
         stamp = entry[0]
-        if type(stamp) is not str or not stamp:
-            stamp = received
+        messages.append(entry[1])
+        stamps.append(stamp if type(stamp) is str and stamp else received)
         line_severity = severity
         if len(entry) > 2:
             line_severity = normalize_severity(_text(entry[2])) or severity
-        msgid = prefix + str(n) if prefix else "-"
-        records.append(Record(entry[1], stamp, host, tag, line_severity, pid, msgid))
-    return records
-
-
-def _fast_records(
-    entries: list[Any], prefix: str | None, *, host: str, tag: str, severity: str, pid: str
-) -> list[Record] | None:
-    """The records of an envelope whose every entry is ``[timestamp, message]`` with both
-    non-empty strings (what ``logfan emit`` sends), built without a Python loop per line;
-    None for anything else (the general path then checks and fills in each entry)."""
-    if not entries or set(map(type, entries)) != {list} or set(map(len, entries)) != {2}:
-        return None
-    stamps, messages = zip(*entries, strict=True)
-    if set(map(type, stamps)) != {str} or set(map(type, messages)) != {str} or not all(stamps):
-        return None
-    count = len(entries)
-    msgids: Iterable[str] = (
-        map(prefix.__add__, map(str, range(count))) if prefix else repeat("-", count)
-    )
-    rows = zip(messages, stamps, repeat(host), repeat(tag), repeat(severity), repeat(pid), msgids)
-    return list(map(_new_record, rows))
+        severities.append(line_severity)
+    shared: Column = severity if all(s == severity for s in severities) else severities
+    return Block(messages, stamps, host, tag, shared, pid, msgids)
 
 
 def _int(value: Any) -> int | None:
@@ -199,34 +249,59 @@ def decode(
     ``host`` is the host of a line whose message names none (the receiving daemon's);
     ``received`` (seconds since the epoch, now by default) the time of a line without one.
     """
+    return decode_block(
+        body, content_type, properties, encoding, headers=headers, host=host, received=received
+    ).records()
+
+
+def decode_block(
+    body: bytes | str,
+    content_type: str | None,
+    properties: Mapping[str, Any],
+    encoding: str | None = None,
+    *,
+    headers: Mapping[str, Any] | None = None,
+    host: str = "-",
+    received: float | None = None,
+) -> Block:
+    """``decode`` as one block (the lines by column), as the daemon's consumers take them."""
     if isinstance(body, bytes) and encoding and encoding.lower() not in _UTF8:
         # An unknown or wrong encoding: the body is read as UTF-8 below.
         with contextlib.suppress(LookupError, UnicodeDecodeError):
             body = body.decode(encoding)
     if content_type == CONTENT_TYPE:
-        records = _decode_envelope(body, host, now_timestamp(received))
-        if records is not None:
-            return records
+        block = _decode_envelope(body, host, now_timestamp(received))
+        if block is not None:
+            return block
     text = body if isinstance(body, str) else body.decode("utf-8", "replace")
     if text.endswith("\n"):
         text = text[:-1]
     headers = headers or {}
     timestamp = _plain_time(properties, headers) or now_timestamp(received)
     severity = normalize_severity(_text(headers.get(SEVERITY_HEADER), "info")) or "info"
-    meta = (
+    messages = text.split("\n")
+    if "\r" in text:
+        messages = [line.removesuffix("\r") for line in messages]
+    return Block(
+        messages,
+        timestamp,
         _text(headers.get(HOST_HEADER), host),
         _text(properties.get("app_id")),
         severity,
         _text(headers.get(PID_HEADER)),
         _text(properties.get("message_id")),
     )
-    return [Record(line.removesuffix("\r"), timestamp, *meta) for line in text.split("\n")]
 
 
 def decode_delivery(delivery: Any, host: str = "-", received: float | None = None) -> list[Record]:
     """The records a delivery (a kombu message) carries: ``decode`` of its body, content type,
     properties, headers and ``content_encoding``; ``host`` and ``received`` as for ``decode``."""
-    return decode(
+    return decode_delivery_block(delivery, host, received).records()
+
+
+def decode_delivery_block(delivery: Any, host: str = "-", received: float | None = None) -> Block:
+    """``decode_delivery`` as one block."""
+    return decode_block(
         delivery.body,
         delivery.content_type,
         dict(delivery.properties),

@@ -9,6 +9,7 @@ import string
 from collections.abc import Callable, Iterable
 
 from logfan.sinks.base import Options, Record
+from logfan.sinks.batch import Batch, Block
 
 __all__ = [
     "CONTROL_POLICIES",
@@ -40,6 +41,10 @@ _STRIPPED: dict[int, str | None] = {c: None for c in _C0 if c != 0x09}
 _STRIP: dict[int, str | None] = str.maketrans(_STRIPPED)
 # Most lines hold no control character: a C-speed search first spares them str.translate.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# The same without LF, for text whose lines are joined by LF (counted apart).
+_CONTROL_BUT_LF = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+#: partial templates kept per template (one per set of values its lines share)
+_PARTIALS = 256
 
 
 def control_filter(policy: str) -> Callable[[str], str]:
@@ -60,15 +65,32 @@ def control_filter(policy: str) -> Callable[[str], str]:
 def render_lines(template: Template, records: Iterable[Record], policy: str) -> str:
     """The batch as text, one line per record, each ending in LF, with ``policy`` applied.
 
-    Most batches hold no control character at all: one C-speed scan of the whole batch finds
-    that out, and only a batch that has one is filtered line by line.
+    A :class:`Batch` is rendered a block at a time, without a record per line. Most batches hold
+    no control character at all: one C-speed scan of the whole text finds that out, and only a
+    batch that has one is filtered line by line.
     """
-    lines = template.render_many(records)
-    if policy != "keep" and _CONTROL.search("".join(lines)):
+    if isinstance(records, Batch):
+        lines: list[str] = []
+        for block in records.blocks:
+            lines += template.render_block(block)
+    else:
+        lines = template.render_many(records)
+    if not lines:
+        return ""
+    text = "\n".join(lines)
+    if (
+        policy != "keep"
+        and not (template.clean and _all_clean(records))
+        and (text.count("\n") != len(lines) - 1 or _CONTROL_BUT_LF.search(text) is not None)
+    ):
         clean = control_filter(policy)
-        lines = [clean(line) for line in lines]
-    lines.append("")
-    return "\n".join(lines)
+        text = "\n".join([clean(line) for line in lines])
+    return text + "\n"
+
+
+def _all_clean(records: Iterable[Record]) -> bool:
+    """Whether ``records`` is a batch whose every block is known to hold no control character."""
+    return isinstance(records, Batch) and all(block.clean for block in records.blocks)
 
 
 class Template:
@@ -111,6 +133,10 @@ class Template:
             pattern.append(f"{{{len(fields)}:{spec}}}" if spec else f"{{{len(fields)}}}")
             fields.append(field)
         # Compiled once: positional str.format over the fields, fetched by one attrgetter.
+        self._parsed = parsed
+        #: whether the template's own text (literals, fill characters) holds no control character
+        self.clean = _CONTROL.search(text) is None
+        self._partials: dict[tuple[str | None, ...], _Partial] = {}
         self._pattern = "".join(pattern)
         self._fields = tuple(fields)
         self._get = operator.attrgetter(*fields) if fields else None
@@ -132,6 +158,77 @@ class Template:
         if len(self._fields) == 1:
             return list(map(self._pattern.format, map(self._get, records)))
         return list(itertools.starmap(self._pattern.format, map(self._get, records)))
+
+    def render_block(self, block: Block) -> list[str]:
+        """The lines of ``block``, no policy applied. The fields its lines share are filled in
+        once (a partial template per set of shared values); the loop over lines runs in C."""
+        key = tuple(
+            value if isinstance(value := block.field(name), str) else None for name in self._fields
+        )
+        partial = self._partials.get(key)
+        if partial is None:
+            partial = self._partial(key)
+        return partial.render(block)
+
+    def _partial(self, shared: tuple[str | None, ...]) -> _Partial:
+        """The template with each shared field filled in (``shared``: its value, or None for a
+        field whose lines differ)."""
+        pattern: list[str] = []
+        varying: list[str] = []
+        #: the literal text before each varying field and after the last, where none has a spec
+        literals: list[str] | None = [""]
+        fields = iter(shared)
+        for literal, field, spec, _ in self._parsed:
+            pattern.append(literal.replace("{", "{{").replace("}", "}}"))
+            if literals is not None:
+                literals[-1] += literal
+            if field is None:
+                continue
+            value = next(fields)
+            if value is not None:
+                text = format(value, spec or "")
+                pattern.append(text.replace("{", "{{").replace("}", "}}"))
+                if literals is not None:
+                    literals[-1] += text
+            else:
+                pattern.append(f"{{{len(varying)}:{spec}}}" if spec else f"{{{len(varying)}}}")
+                varying.append(field)
+                literals = None if spec or literals is None else [*literals, ""]
+        partial = _Partial("".join(pattern), tuple(varying), literals)
+        if len(self._partials) >= _PARTIALS:
+            self._partials.clear()
+        self._partials[shared] = partial
+        return partial
+
+
+class _Partial:
+    """A template with the values a block's lines share filled in: ``pattern`` for
+    ``str.format`` over the ``varying`` fields. ``literals`` (the text around the varying
+    fields, when none has a format spec) lets the two commonest shapes skip ``str.format``:
+    ``{message}`` alone is the messages themselves, ``{timestamp} host tag: {message}`` one
+    ``str.join`` per line."""
+
+    __slots__ = ("_join", "pattern", "varying")
+
+    def __init__(self, pattern: str, varying: tuple[str, ...], literals: list[str] | None) -> None:
+        self.pattern = pattern
+        self.varying = varying
+        self._join: str | None = None
+        if literals is not None and len(varying) in (1, 2) and literals[0] == literals[-1] == "":
+            self._join = literals[1] if len(varying) == 2 else ""
+
+    def render(self, block: Block) -> list[str]:
+        varying = self.varying
+        if not varying:
+            return [self.pattern.format()] * len(block)
+        if self._join == "" and len(varying) == 1:
+            return list(block.field(varying[0]))
+        if self._join is not None:
+            pairs = zip(block.field(varying[0]), block.field(varying[1]), strict=True)
+            return list(map(self._join.join, pairs))
+        if len(varying) == 1:
+            return list(map(self.pattern.format, block.field(varying[0])))
+        return list(map(self.pattern.format, *(block.column(name) for name in varying)))
 
 
 def template_option(options: Options, default: str) -> Template:

@@ -13,12 +13,13 @@ import bisect
 import dataclasses
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import re2
 
 from logfan.sinks.base import SEVERITIES, Record, normalize_severity
+from logfan.sinks.batch import Block
 from logfan.sinks.options import OptionReader
 
 __all__ = ["SELECT_KEYS", "Selection", "parse_selection"]
@@ -111,6 +112,10 @@ class Selection:
         """The records this selection takes, in order (``records`` itself if it takes all)."""
         return self._state.select(records)
 
+    def select_block(self, block: Block) -> Block:
+        """The lines of ``block`` this selection takes (``block`` itself if it takes all)."""
+        return self._state.select_block(block)
+
 
 class _Compiled:
     """What a selection needs at run time, built once."""
@@ -168,6 +173,27 @@ class _Compiled:
             hits = self._exclude.hits([r.message for r in out])
             out = [r for r, hit in zip(out, hits, strict=True) if not hit]
         return out
+
+    def select_block(self, block: Block) -> Block:
+        if self._takes_all or not len(block):
+            return block
+        if self._severities is not None:
+            block = self._keep(block, "severity", self._severities.__contains__)
+        if self._tags is not None or self._exclude_tags is not None:
+            block = self._keep(block, "tag", self._tag_ok)
+        if self._match is not None and len(block):
+            block = block.take(self._match.hits(block.message))
+        if self._exclude is not None and len(block):
+            block = block.take([not hit for hit in self._exclude.hits(block.message)])
+        return block
+
+    @staticmethod
+    def _keep(block: Block, name: str, test: Callable[[str], bool]) -> Block:
+        """The lines of ``block`` whose field ``name`` passes ``test`` (once if they share it)."""
+        value = block.field(name)
+        if isinstance(value, str):
+            return block if test(value) else block.take([False] * len(block))
+        return block.take(list(map(test, value)))
 
 
 def _severity(section: OptionReader, key: str) -> str | None:

@@ -40,6 +40,7 @@ from logfan.daemon.envelope import (
     TIME_HEADER,
     encode,
     timestamp_ms,
+    visible,
 )
 from logfan.daemon.errors import EmitError
 
@@ -67,15 +68,7 @@ class Outgoing(NamedTuple):
 
 def plain_body(line: str) -> bytes:
     """A line's UTF-8; what cannot be encoded (undecodable bytes in an argument) shows as \\xNN."""
-    try:
-        return line.encode("utf-8")
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = line.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate no undecodable byte gives: shown as \\udNNN
-        return line.encode("utf-8", "backslashreplace")
-    return raw.decode("utf-8", "backslashreplace").encode("utf-8")
+    return visible(line).encode("utf-8")
 
 
 class Emitter:

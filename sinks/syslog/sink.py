@@ -198,7 +198,7 @@ class SyslogSink:
 
     def write(self, records: Sequence[Record]) -> None:
         """Send the batch: one ``sendall`` on a stream, one datagram per record otherwise."""
-        messages = [self._builder.build(record) for record in records]
+        messages = self._builder.build_many(records)
         if not messages:
             return
         action = "send to" if self._transport.connected else "connect to"

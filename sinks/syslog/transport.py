@@ -195,10 +195,12 @@ class Transport:
         self.stream, self._framing = True, self.framing_unix
         return sock
 
-    def _framed(self, message: bytes) -> bytes:
+    def _framed(self, messages: Sequence[bytes]) -> bytes:
+        """``messages`` framed and joined, in C loops."""
         if self._framing == "lf":
-            return message + b"\n"
-        return b"%d %b" % (len(message), message)  # RFC 6587 octet counting
+            return b"\n".join(messages) + b"\n"
+        # RFC 6587 octet counting: "LENGTH SP MESSAGE"
+        return b"".join(map(b"%d %b".__mod__, zip(map(len, messages), messages, strict=True)))
 
     def send(self, messages: Sequence[bytes]) -> None:
         """Send ``messages``: one ``sendall`` on a stream, one datagram each otherwise.
@@ -214,7 +216,7 @@ class Transport:
             raise ConnectionError(errno.ENOTCONN, "not connected")
         try:
             if self.stream:
-                sock.sendall(b"".join(map(self._framed, messages)))
+                sock.sendall(self._framed(messages))
             else:
                 self._send_datagrams(sock, messages)
         except OSError:

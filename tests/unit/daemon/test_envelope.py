@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,6 +20,7 @@ from logfan.daemon.envelope import (
     SEVERITY_HEADER,
     TIME_HEADER,
     decode,
+    decode_block,
     encode,
     ms_timestamp,
     now_timestamp,
@@ -46,6 +48,28 @@ class TestEnvelope:
             Record("two", "t2", host="web1", tag="build", severity="err", pid="7", msgid="abc-1"),
         ]
         assert json.loads(body)["v"] == 1
+
+    def test_undecodable_argument_bytes_stay_visible(self) -> None:
+        """An argument's undecodable byte (a surrogate escape) and a lone surrogate travel as
+        ``\\xNN`` and ``\\udNNN``: the envelope stays one, not a page of JSON text."""
+        body = encode(
+            [("t1", "bad \udcff byte"), ("t2", "lone \ud800")],
+            msg_id="abc",
+            host="web1",
+            tag="t\udcfe",
+            pid=7,
+            severity="info",
+        )
+        records = decode(body, CONTENT_TYPE, {})
+        assert [r.message for r in records] == ["bad \\xff byte", "lone \\ud800"]
+        assert records[0].tag == "t\\xfe"
+        assert records[1].msgid == "abc-1"
+
+    def test_numbers_past_64_bits_and_nan_still_parse(self) -> None:
+        """JSON that orjson refuses (a pid past 64 bits, NaN elsewhere) is still an envelope."""
+        body = b'{"v":1,"id":"x","pid":123456789012345678901234,"n":NaN,"lines":[["t","a"]]}'
+        [record] = decode(body, CONTENT_TYPE, {})
+        assert (record.message, record.pid) == ("a", "123456789012345678901234")
 
     @pytest.mark.parametrize(
         ("body", "content_type", "messages"),
@@ -238,3 +262,21 @@ class TestEnvelopeProperties:
         forced = decode(encode([*lines, ("t", "x", "info")], **meta), CONTENT_TYPE, {})  # type: ignore[arg-type]
         assert got == forced[:-1]
         assert all(type(r) is Record for r in got)
+
+    @given(
+        lines=st.lists(st.tuples(texts.filter(bool), texts), min_size=1, max_size=10),
+        tag=st.sampled_from(["t", "t\x1b", "é", "a\\b"]),
+        raw=st.booleans(),
+    )
+    def test_a_block_called_clean_holds_no_control_character(
+        self, lines: list[tuple[str, str]], tag: str, raw: bool
+    ) -> None:
+        """``clean`` (sinks then skip their scan) is never said of a block that has one."""
+        body = encode(lines, msg_id="m", host="h", tag=tag, pid=1, severity="info")
+        block = decode_block(body.decode() if raw else body, CONTENT_TYPE, {})
+        controls = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+        if block.clean:
+            assert not any(controls.search(r) for record in block.records() for r in record)
+        plain = (t.isascii() and t.isprintable() and "\\" not in t for pair in lines for t in pair)
+        if all(plain):  # JSON escapes a backslash too: then the sink looks
+            assert block.clean == (tag.isprintable() and "\\" not in tag and tag.isascii())
