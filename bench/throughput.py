@@ -85,7 +85,10 @@ def _third_sink(
     shape: str, broker: bk.Broker, workdir: Path, kind: str
 ) -> tuple[bk.UdpCounter | bk.TcpCounter | None, list[Path], dict[str, Any]]:
     """The receiver (if any), the files and the third sink of ``shape``."""
-    files = [workdir / f"{kind}-{name}.log" for name in ("a", "b", "c")]
+    # not beside the config, whose folder the daemon watches (as /var/log is not /etc/logfan)
+    out = workdir / "out"
+    out.mkdir(exist_ok=True)
+    files = [out / f"{kind}-{name}.log" for name in ("a", "b", "c")]
     if shape == "files":
         return None, files, {broker.sink_name("c"): bk.file_sink(files[2])}
     if shape == "tcp":
