@@ -2,7 +2,7 @@
 
 AMQP bounds unacknowledged messages by count only (RabbitMQ ignores ``prefetch_size``), and a
 message may hold one line or a thousand. A count that suits single lines (``prefetch: 100``)
-would hold 100 emitter batches of up to 256 KiB each, in every sink's worker. The consumer keeps
+would hold 100 emitter batches of up to 1 MiB each, in every sink's worker. The consumer keeps
 an average of its message sizes and, when it holds nothing, sets the prefetch count so that
 what it holds stays near PREFETCH_BYTES, never above the configured ``prefetch``, never below
 PREFETCH_MIN. It starts at PREFETCH_START: a backlog of large messages must not fill it before
@@ -18,7 +18,7 @@ PREFETCH_BYTES = 2 << 20
 #: the fewest messages a consumer asks for, however large they are.
 PREFETCH_MIN = 4
 #: the count a consumer starts with, before it has seen a message.
-PREFETCH_START = 16
+PREFETCH_START = 4
 #: weight of the newest batch in the average message size.
 _WEIGHT = 0.25
 

@@ -46,7 +46,7 @@ from logfan.daemon.errors import EmitError
 
 #: what a lost or refusing broker raises; a publish failing with one of these is retried.
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, KombuError, AMQPError, MessageNacked)
-#: envelopes (up to 1,000 lines or 256 KiB each) published before the emitter waits for confirms.
+#: envelopes (up to 4,000 lines or 1 MiB each) published before the emitter waits for confirms.
 WINDOW = 8
 #: plain-text messages (one line each) published before the emitter waits for confirms, and the
 #: most bytes of bodies they may hold (what is kept to publish again after a lost connection).

@@ -12,8 +12,8 @@ from operator import itemgetter
 from logfan.daemon.envelope import now_timestamp
 from logfan.sinks.truncation import MAX_LINE_BYTES, fit, marker
 
-MAX_ENVELOPE_LINES = 1000
-MAX_ENVELOPE_BYTES = 256 * 1024
+MAX_ENVELOPE_LINES = 4000
+MAX_ENVELOPE_BYTES = 1024 * 1024
 #: how long to wait for more input before sending what has been read: none, so a typed line goes
 #: at once; a flood still fills envelopes, since its next read is always ready.
 LINGER = 0.0

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 DEFAULT_FORMAT = "{timestamp} {host} {tag}[{pid}] {severity}: {message}"
 #: the messages the tap queue keeps while the terminal does not keep up (``--buffer``)
 DEFAULT_BUFFER = 1000
-#: and the bytes of their bodies: an envelope may hold 256 KiB
+#: and the bytes of their bodies: an envelope may hold 1 MiB
 BUFFER_BYTES = 16 << 20
 #: deliveries the broker sends ahead of what the terminal took
 PREFETCH = 16

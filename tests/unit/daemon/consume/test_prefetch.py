@@ -34,7 +34,7 @@ def test_starts_small_and_grows_to_the_limit_for_single_lines() -> None:
 
 def test_large_messages_are_held_up_to_the_byte_budget() -> None:
     prefetch, consumer = Prefetch(1000), Consumer()
-    body = 300_000  # envelopes of 1,000 lines of 300 bytes
+    body = 100_000  # envelopes of 1,000 lines of 100 bytes
     for _ in range(20):
         prefetch.observe(deliveries=8, size=8 * body)
         if prefetch.due():

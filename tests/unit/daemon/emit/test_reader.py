@@ -70,7 +70,7 @@ class TestEnvelopes:
     """A flood is sent in batches no larger than the limits."""
 
     def test_batches_respect_line_and_byte_limits(self) -> None:
-        """5,000 short lines and 60,000 empty ones: no batch over 1,000 lines or 256 KiB."""
+        """5,000 short lines and 60,000 empty ones: no batch over the line and byte limits."""
         from logfan.daemon.emit.reader import MAX_ENVELOPE_BYTES, MAX_ENVELOPE_LINES
 
         for data in (
