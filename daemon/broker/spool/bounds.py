@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
-from kombu.utils.json import dumps, loads
 
 from logfan.daemon.broker.spool.files import (
     READY,
     TMP,
-    Payload,
     add_death,
+    decode_payload,
+    encode_payload,
     listdir,
     log,
     redelivered_name,
@@ -274,7 +274,7 @@ class Bounds:
         if path is None:
             return
         try:
-            payload: Payload = loads(path.read_bytes())
+            payload = decode_payload(path.read_bytes())
             info = payload["properties"].setdefault("delivery_info", {})
         except (ValueError, KeyError, TypeError, AttributeError):
             transport.park(queue, path)
@@ -292,7 +292,7 @@ class Bounds:
                 transport.root / "queues" / target,
                 f"{stem}.{uuid.uuid4().hex[:8]}{TMP}",
                 stem + READY,
-                dumps(payload).encode(),
+                encode_payload(payload),
                 transport.fsync,
             )
         except OSError:

@@ -14,7 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from kombu.utils.json import dumps
+from kombu.utils.json import dumps, loads
 
 from logfan.sinks.disk import fsync_dir
 
@@ -48,6 +48,46 @@ STAMPS = Stamps()
 
 def redelivered_name(name: str) -> str:
     return name.partition(".")[0] + REDELIVERED
+
+
+#: the first line of a message file; a file without it is one JSON object, its body in base64
+#: (what logfan wrote before, and still reads)
+MAGIC = b"logfan-spool 1\n"
+#: the header key giving the body's type ("bytes" or "str") and its length in bytes
+_BODY_KEY = "logfan-body"
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """A message file's bytes: MAGIC, the payload but its body as one line of JSON, then the
+    body as published. No base64 on the way in or out, and a torn body shows (its length is in
+    the header)."""
+    body = payload.get("body")
+    if isinstance(body, bytes | bytearray):
+        raw, kind = bytes(body), "bytes"
+    elif isinstance(body, str):
+        raw, kind = body.encode("utf-8", "surrogatepass"), "str"
+    else:
+        return str(dumps(payload)).encode()
+    header = {key: value for key, value in payload.items() if key != "body"}
+    header[_BODY_KEY] = [kind, len(raw)]
+    return MAGIC + str(dumps(header)).encode() + b"\n" + raw
+
+
+def decode_payload(data: bytes) -> Payload:
+    """The payload of a message file in either form; ValueError (or KeyError, TypeError) for
+    anything else, a torn file included."""
+    if not data.startswith(MAGIC):
+        payload = loads(data)
+        if not isinstance(payload, dict):
+            raise TypeError("not a message")
+        return payload
+    header, newline, raw = data[len(MAGIC) :].partition(b"\n")
+    payload = loads(header)
+    kind, length = payload.pop(_BODY_KEY)
+    if not newline or len(raw) != length or kind not in ("bytes", "str"):
+        raise ValueError("a torn or foreign message file")
+    payload["body"] = raw if kind == "bytes" else raw.decode("utf-8", "surrogatepass")
+    return dict(payload)
 
 
 def body_size(payload: Payload) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem, virtual
 from kombu.transport.base import to_rabbitmq_queue_arguments
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import loads
 
 from logfan.daemon.broker.spool.bounds import Bounds, Limits
 from logfan.daemon.broker.spool.exclusive import Exclusive, remove_bindings
@@ -31,6 +31,8 @@ from logfan.daemon.broker.spool.files import (
     TMP,
     Payload,
     body_size,
+    decode_payload,
+    encode_payload,
     listdir,
     log,
     redelivered_name,
@@ -76,6 +78,8 @@ class Channel(filesystem.Channel):
     Message = Message
     QoS = QoS
     connection: Transport
+    #: bodies are kept as published (see files.encode_payload), not in kombu's base64
+    body_encoding = None  # type: ignore[assignment]
 
     def __init__(self, connection: Transport, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
@@ -173,13 +177,13 @@ class Channel(filesystem.Channel):
     # kombu's AbstractChannel names the payload `message`, its filesystem Channel `payload`: no
     # signature satisfies both, so mypy is told to accept the filesystem one
     def _put(self, queue: str, payload: Payload, **kwargs: Any) -> None:  # type: ignore[override]
-        self._deliver_to(queue, dumps(payload).encode(), body_size(payload))
+        self._deliver_to(queue, encode_payload(payload), body_size(payload))
 
     def _put_fanout(self, exchange: str, payload: Payload, routing_key: str, **kw: Any) -> None:
         """Write a copy into every bound queue, holding the exchange file's lock shared while
         delivering: an unbind (which locks it exclusively) waits until no publish that read the
         old bindings is still writing, so a deleted queue's folder is never made again."""
-        data, size = dumps(payload).encode(), body_size(payload)
+        data, size = encode_payload(payload), body_size(payload)
         file = self._exchange_file(exchange)
         try:
             f = file.open("rb")
@@ -219,7 +223,7 @@ class Channel(filesystem.Channel):
 
     def _open(self, queue: str, path: Path) -> Payload | None:
         try:
-            payload: Payload = loads(path.read_bytes())
+            payload = decode_payload(path.read_bytes())
             props = payload["properties"]
         except (ValueError, KeyError, TypeError):
             # not a message we wrote; parked so it cannot stall the queue by crashing each consumer

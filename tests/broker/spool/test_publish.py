@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -20,6 +21,8 @@ from spoolkit import (
     publish,
     take_all,
 )
+
+from logfan.daemon.broker.spool.files import decode_payload
 
 pytestmark = [pytest.mark.processes]
 
@@ -40,7 +43,7 @@ class TestPublish:
         ((src, dst, content),) = renames
         assert src.parent == dst.parent == root / "queues" / "logfan.file1"
         assert (src.suffix, dst.suffix, src.stem) == (".tmp", ".msg", dst.stem)
-        assert json.loads(content)["body"]  # the file was complete before it got its final name
+        assert decode_payload(content)["body"] == b"whole body"  # complete before it got its name
         assert files(root / "queues") == [dst]
 
     def test_get_ignores_half_written_tmp(self, conn: Connection, root: Path) -> None:
@@ -54,6 +57,32 @@ class TestPublish:
         assert message.body == b"whole"
         assert channel.basic_get("logfan.file1") is None
         assert torn.exists()
+
+    def test_files_of_the_older_form_are_still_delivered(
+        self, conn: Connection, root: Path
+    ) -> None:
+        """A message file from before (one JSON object, its body in base64) is delivered as it
+        was published, in its place in the queue; a new-form file cut short is set aside."""
+        declare(conn, "logfan.file1")
+        folder = root / "queues" / "logfan.file1"
+        old = {
+            "body": base64.b64encode(b"from before").decode(),
+            "content-type": "text/plain",
+            "content-encoding": "utf-8",
+            "headers": {"n": 1},
+            "properties": {"body_encoding": "base64", "delivery_tag": "x", "delivery_info": {}},
+        }
+        (folder / "00000000000000000001-00000001-000000000000-11.msg").write_text(json.dumps(old))
+        publish(conn, b"a whole new one")
+        publish(conn, b"cut short")
+        [*_, last] = sorted(folder.glob("*.msg"))
+        last.write_bytes(last.read_bytes()[:-3])  # as a disk that lost the end of it would
+        channel = conn.channel()
+        first = channel.basic_get("logfan.file1", no_ack=True)
+        assert (first.body, first.headers["n"]) == (b"from before", 1)
+        assert channel.basic_get("logfan.file1", no_ack=True).body == b"a whole new one"
+        assert channel.basic_get("logfan.file1", no_ack=True) is None
+        assert [p.name for p in (root / "corrupt" / "logfan.file1").iterdir()] == [last.name]
 
     def test_stale_tmp_removed_at_start(self, conn: Connection, root: Path) -> None:
         """Starting a transport deletes .tmp files older than a minute and keeps recent ones."""

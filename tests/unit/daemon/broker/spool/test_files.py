@@ -21,6 +21,8 @@ from logfan.daemon.broker.spool.files import (
     Stamps,
     add_death,
     body_size,
+    decode_payload,
+    encode_payload,
     redelivered_name,
     return_claims,
     size_of,
@@ -266,3 +268,23 @@ class TestReturnClaims:
         (owner / LOCK).write_bytes(b"")
         return_claims(owner, tmp_path / "queues")
         assert not owner.exists()
+
+
+class TestMessageFiles:
+    """A message file holds the body as published, and says when it was cut short."""
+
+    @given(
+        body=st.one_of(st.binary(max_size=300), st.text(max_size=100), st.none()),
+        headers=st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5)),
+    )
+    def test_round_trip(self, body: Any, headers: dict[str, Any]) -> None:
+        """Bytes, text (a lone surrogate too) or no body: read back as written."""
+        written = payload(body)
+        written["headers"] = headers
+        data = encode_payload(written)
+        assert decode_payload(data) == written
+        if body:  # the body as it is, not in base64
+            raw = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
+            assert data.endswith(raw)
+            with pytest.raises(ValueError, match="torn"):
+                decode_payload(data[:-1])
