@@ -319,7 +319,6 @@ class UdpCounter:
         except OSError:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
         self.port: int = self.sock.getsockname()[1]
         self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self._inode = str(os.fstat(self.sock.fileno()).st_ino)
@@ -330,17 +329,26 @@ class UdpCounter:
         self._thread.start()
 
     def _run(self) -> None:
+        # Blocking, no timeout: one system call per datagram (a timeout adds a poll() to each).
+        # close() wakes it with an empty datagram.
         buf = bytearray(65536)
         recv = self.sock.recv_into
-        while not self._stop.is_set():
+        while True:
             try:
-                recv(buf)
-            except TimeoutError:
-                continue
+                got = recv(buf)
             except OSError:
+                return
+            if not got and self._stop.is_set():
                 return
             self.count += 1
             self.last_at = time.monotonic()
+
+    def cpu_seconds(self) -> float:
+        """CPU time the receiving thread used so far."""
+        ident = self._thread.ident
+        if ident is None or not self._thread.is_alive():
+            return 0.0
+        return time.clock_gettime(time.pthread_getcpuclockid(ident))
 
     def drops(self) -> int:
         """Datagrams the kernel dropped for this socket (its receive buffer was full)."""
@@ -352,6 +360,8 @@ class UdpCounter:
 
     def close(self) -> None:
         self._stop.set()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as waker:
+            waker.sendto(b"", ("127.0.0.1", self.port))
         self._thread.join()
         self.sock.close()
 

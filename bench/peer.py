@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import benchkit as bk
-from throughput import Throughput
+from throughput import Throughput, note_receiver
 
 #: the sender: sendfile(2) of a file into a TCP connection, then a clean close.
 SENDER = """
@@ -118,6 +118,7 @@ def run_syslog_ng(shape: str, source: Path, lines: int, workdir: Path) -> Throug
         )
         result = Throughput(f"syslog-ng-{shape}", lines, arrival.seconds, notes=arrival.notes)
         result.cpu["syslog-ng"] = bk.cpu_seconds(daemon.pid) - cpu_before
+        note_receiver(result, counter)
         sent = bk.finish(sender, sig=0, timeout=60)
         result.cpu["sender"] = sent.cpu
         result.udp_received, result.udp_dropped = arrival.udp_received, arrival.udp_dropped

@@ -113,7 +113,7 @@ def _tls_reason(exc: ssl.SSLError) -> str:
 class SyslogSink:
     """Sends each record as one syslog message to ``address``; see the module docstring.
 
-    UDP uses an unconnected socket, so no receiver means no error, as with any datagram. TCP, TLS
+    UDP uses a connected socket, yet no receiver means no error, as with any datagram. TCP, TLS
     and a stream unix socket get each batch as one ``sendall``; after any error the socket is
     closed and the next write reconnects. ``truncated`` counts messages cut to
     ``max_message_bytes``; ``dropped`` counts UDP datagrams lost to a full local send queue.

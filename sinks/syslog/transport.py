@@ -177,9 +177,14 @@ class Transport:
         info = socket.getaddrinfo(self.address.host, self.address.port, type=socket.SOCK_DGRAM)
         family, kind, proto, _, target = info[0]
         sock = socket.socket(family, kind, proto)
-        # Blocking, no timeout: a timeout makes Python poll() before every sendto, doubling the
+        # Blocking, no timeout: a timeout makes Python poll() before every send, doubling the
         # system calls of the sink's hot loop; a UDP send only waits for socket buffer space.
         sock.settimeout(None)
+        try:
+            sock.connect(target)  # the route is looked up once, not at every datagram
+        except OSError:
+            sock.close()
+            raise
         self._target = target
         return sock
 
@@ -245,23 +250,24 @@ class Transport:
             pause = min(pause * 2, 0.05)
 
     def _send_datagrams(self, sock: socket.socket, messages: Sequence[bytes]) -> None:
-        target = self._target
+        udp = self._target is not None
+        send = sock.send
         sent = 0
+        refused = -1
         while sent < len(messages):
             try:
                 # The hot loop of a UDP sink: one system call per line, nothing else.
-                if target is None:
-                    for message in messages[sent:]:
-                        sock.send(message)
-                        sent += 1
-                else:
-                    sendto = sock.sendto
-                    for message in messages[sent:]:
-                        sendto(message, target)
-                        sent += 1
+                for message in messages[sent:]:
+                    send(message)
+                    sent += 1
             except OSError as exc:
-                if target is None or exc.errno not in _UDP_TRANSIENT:
+                if not udp or exc.errno not in _UDP_TRANSIENT | {errno.ECONNREFUSED}:
                     raise
+                if exc.errno == errno.ECONNREFUSED and refused != sent:
+                    # what an earlier datagram drew (nothing listens there): this one is not
+                    # sent yet, and goes again, as an unconnected socket would have sent it
+                    refused = sent
+                    continue
                 self.dropped += 1
                 sent += 1
 

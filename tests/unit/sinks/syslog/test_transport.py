@@ -60,6 +60,29 @@ class TestTcpFraming:
             sink.open()
 
 
+class TestUdp:
+    def test_no_receiver_is_no_error_and_a_new_one_gets_every_later_line(
+        self, make_sink: MakeSink
+    ) -> None:
+        """Nothing listening: the port-unreachable replies never fail a batch. A receiver that
+        starts listening on the port gets every line sent from then on, none lost to a refusal
+        an earlier datagram drew."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        sink = make_sink(address=f"udp://127.0.0.1:{port}")
+        for n in range(5):  # each datagram draws a refusal the next send finds
+            sink.write([record(message=f"lost {n}")])
+            sink.flush()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+            receiver.bind(("127.0.0.1", port))
+            receiver.settimeout(5)
+            sink.write([record(message=f"line {n}") for n in range(20)])
+            got = [receiver.recv(65536).rsplit(b" ", 2)[-2:] for _ in range(20)]
+        assert got == [[b"line", str(n).encode()] for n in range(20)]
+        assert sink.dropped == 0
+
+
 class TestUnixSockets:
     def test_rfc3164_is_the_local_dialect(
         self, make_sink: MakeSink, tmp_path: Path, udp_address: str, udp_receiver: socket.socket
