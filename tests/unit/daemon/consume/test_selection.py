@@ -76,17 +76,25 @@ class TestMatch:
         assert len(Selection(match="^GET$").select(batch)) == 1
 
     @given(
-        st.lists(st.text(alphabet="ab\n! ", max_size=12), min_size=1, max_size=30),
-        st.sampled_from(["a+b", "^a", "b$", "a.b", "(a|b)!", r"\Aa", "^$", "x"]),
+        st.lists(st.text(alphabet="ab\n! é\ud800", max_size=12), min_size=1, max_size=30),
+        st.sampled_from(["a+b", "^a", "b$", "a.b", "(a|b)!", r"\Aa", "^$", "x", "é$", "\ufffd"]),
+        st.booleans(),
     )
     def test_a_batch_decides_as_lines_one_by_one_would(
-        self, messages: list[str], pattern: str
+        self, messages: list[str], pattern: str, public: bool
     ) -> None:
+        """The same verdicts as each message searched alone, whether RE2 is called through
+        its public API or directly (a lone surrogate is searched as U+FFFD)."""
         options = re2.Options()
         options.never_nl = True
-        one = re2.compile(f"(?m:{pattern})", options)
-        expected = [one.search(m) is not None for m in messages]  # each message on its own
-        assert BatchMatcher(pattern).hits(messages) == expected
+        one = re2.compile(f"(?m:{pattern})".encode(), options)
+        expected = [one.search(m.encode("utf-8", "replace")) is not None for m in messages]
+        matcher = BatchMatcher(pattern)
+        if public:
+            matcher._found = None
+        else:  # the google-re2 installed has the binding the fast path calls
+            assert matcher._found is not None
+        assert matcher.hits(messages) == expected
 
     def test_catastrophic_pattern_is_linear(self) -> None:
         """``(a+)+$`` backtracks exponentially in Python's re; RE2 takes it in linear time."""
