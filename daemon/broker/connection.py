@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import select
+import socket
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,3 +100,18 @@ def describe(connection: Connection) -> str:
 def is_embedded(connection: Connection) -> bool:
     """True for the embedded filesystem broker (acks one by one, no heartbeats)."""
     return bool(connection.transport.driver_type == "filesystem")
+
+
+def readable(connection: Connection, timeout: float) -> bool | None:
+    """Whether an AMQP connection has something to read within ``timeout`` seconds, waited with
+    microsecond precision (a socket timeout waits at least a millisecond: poll() counts in
+    milliseconds); None where that cannot be told (the embedded broker has no socket)."""
+    sock = getattr(getattr(connection.connection, "transport", None), "sock", None)
+    if not isinstance(sock, socket.socket):
+        return None
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True  # already decrypted, waiting in the TLS layer
+    try:
+        return bool(select.select([sock], [], [], timeout)[0])
+    except (OSError, ValueError):  # closed under us: let the read say so
+        return True

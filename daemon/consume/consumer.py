@@ -215,13 +215,7 @@ class SinkConsumer(threading.Thread):
             if self._reopen.is_set():
                 self._reopen_sink()
             wait = min(max(self._retry_at - time.monotonic(), LINGER), IDLE_WAIT)
-            try:
-                conn.drain_events(timeout=wait if self._held else IDLE_WAIT)
-                arrived = True
-            except TimeoutError:
-                arrived = False
-                if not self._embedded:
-                    conn.heartbeat_check()
+            arrived = self._drain(conn, wait if self._held else IDLE_WAIT)
             self._queue_watch.check(consumer.channel)
             if not self._held or time.monotonic() < self._retry_at:
                 continue
@@ -229,6 +223,23 @@ class SinkConsumer(threading.Thread):
                 self._write_held()
                 if not self._held and self._prefetch.due():
                     self._prefetch.apply(consumer, embedded=self._embedded)
+
+    def _drain(self, conn: Any, timeout: float) -> bool:
+        """Take what arrives within ``timeout``; whether anything did. While a batch waits
+        for more, the wait is a select() on the socket, which keeps the linger as short as it
+        says (a socket timeout rounds it up to a millisecond)."""
+        if self._held and not self._embedded and timeout < IDLE_WAIT:
+            if connection.readable(conn, timeout) is False:
+                conn.heartbeat_check()
+                return False
+            timeout = IDLE_WAIT  # a frame is on its way: read it whole
+        try:
+            conn.drain_events(timeout=timeout)
+        except TimeoutError:
+            if not self._embedded:
+                conn.heartbeat_check()
+            return False
+        return True
 
     def _reopen_sink(self) -> None:
         self._reopen.clear()
