@@ -6,7 +6,6 @@ the embedded broker (``filesystem://``), file sinks. Figures are printed, never 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -23,6 +22,7 @@ import pytest
 from kombu import Connection
 from logfan_testkit import LOGFAN, Daemon, read_lines, run_logfan, tally, wait_for, write_config
 
+from logfan.daemon.broker.spool.files import decode_payload
 from logfan.daemon.broker.spool.transport import Transport
 
 pytestmark = [pytest.mark.processes]
@@ -122,8 +122,8 @@ def held_lines(spool: Path, queue: str) -> int:
     """Lines in the messages of ``queue`` claimed by any consumer and not acknowledged."""
     total = 0
     for claimed in spool.glob(f"inflight/*/{queue}/*.msg"):
-        payload = json.loads(claimed.read_bytes())
-        total += len(json.loads(base64.b64decode(payload["body"]))["lines"])
+        payload = decode_payload(claimed.read_bytes())
+        total += len(json.loads(payload["body"])["lines"])
     return total
 
 
