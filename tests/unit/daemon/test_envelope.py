@@ -66,7 +66,7 @@ class TestEnvelope:
         assert records[1].msgid == "abc-1"
 
     def test_numbers_past_64_bits_and_nan_still_parse(self) -> None:
-        """JSON that orjson refuses (a pid past 64 bits, NaN elsewhere) is still an envelope."""
+        """JSON that msgspec refuses (a pid past 64 bits, NaN elsewhere) is still an envelope."""
         body = b'{"v":1,"id":"x","pid":123456789012345678901234,"n":NaN,"lines":[["t","a"]]}'
         [record] = decode(body, CONTENT_TYPE, {})
         assert (record.message, record.pid) == ("a", "123456789012345678901234")
