@@ -1,7 +1,9 @@
 """Per-line cost of the daemon's two Python hot loops, each next to its floor in the same run.
 
-- decode: one 1,000-line envelope to records, next to ``json.loads`` of the same body alone;
-- render: a batch of records to a file sink's text, next to joining the bare messages.
+- decode: one 1,000-line envelope to the block a consumer takes (by column), next to
+  ``json.loads`` of the same body alone; and to records (what a plugin that reads them gets);
+- render: that block to a file sink's text, next to joining the bare messages; and the same
+  lines as a list of records.
 
 Usage: ``.venv/bin/python bench/micro.py [ROUNDS]`` (default 300 rounds of 1,000 lines).
 """
@@ -13,7 +15,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from logfan.daemon.envelope import CONTENT_TYPE, decode, encode
+from logfan.daemon.envelope import CONTENT_TYPE, decode, decode_block, encode
+from logfan.sinks.batch import Batch
 from logfan.sinks.template import Template, render_lines
 
 LINES = 1000
@@ -39,23 +42,38 @@ def main() -> None:
     records = decode(body, CONTENT_TYPE, {})
     template = Template("{timestamp} {host} {tag}: {message}")
     messages = [r.message for r in records]
+    batch = Batch([decode_block(body, CONTENT_TYPE, {})])
+    loads = per_line_us(rounds, lambda: json.loads(body))
+    join = per_line_us(rounds, lambda: "\n".join(messages))
     rows = [
         (
             "decode",
+            per_line_us(rounds, lambda: decode_block(body, CONTENT_TYPE, {})),
+            "json.loads alone",
+            loads,
+        ),
+        (
+            "records",
             per_line_us(rounds, lambda: decode(body, CONTENT_TYPE, {})),
             "json.loads alone",
-            per_line_us(rounds, lambda: json.loads(body)),
+            loads,
         ),
         (
             "render",
+            per_line_us(rounds, lambda: render_lines(template, batch, "escape")),
+            "join of the bare messages",
+            join,
+        ),
+        (
+            "render records",
             per_line_us(rounds, lambda: render_lines(template, records, "escape")),
             "join of the bare messages",
-            per_line_us(rounds, lambda: "\n".join(messages)),
+            join,
         ),
     ]
-    print(f"{'STEP':8} {'US/LINE':>8}  BASELINE (same run)")
+    print(f"{'STEP':15} {'US/LINE':>8}  BASELINE (same run)")
     for step, cost, name, floor in rows:
-        print(f"{step:8} {cost:8.3f}  {name} {floor:.3f} us/line")
+        print(f"{step:15} {cost:8.3f}  {name} {floor:.3f} us/line")
 
 
 if __name__ == "__main__":
