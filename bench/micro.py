@@ -53,7 +53,7 @@ def main() -> None:
             loads,
         ),
         (
-            "records",
+            "decode-records",
             per_line_us(rounds, lambda: decode(body, CONTENT_TYPE, {})),
             "json.loads alone",
             loads,
@@ -65,7 +65,7 @@ def main() -> None:
             join,
         ),
         (
-            "render records",
+            "render-records",
             per_line_us(rounds, lambda: render_lines(template, records, "escape")),
             "join of the bare messages",
             join,

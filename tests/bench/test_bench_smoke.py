@@ -74,11 +74,13 @@ def run_bench(script: str, *args: str, timeout: float = 120) -> list[str]:
     return run.stdout.splitlines()
 
 
-def test_micro_bench_prints_both_steps() -> None:
-    """``bench/micro.py`` (decode and render per line, each next to its floor) runs."""
+def test_micro_bench_prints_every_step() -> None:
+    """``bench/micro.py`` (decode and render per line, by column and as records, each next to
+    its floor) runs."""
     header, *rows = run_bench("micro.py", "2")
     assert header.split() == ["STEP", "US/LINE", "BASELINE", "(same", "run)"]
-    assert [row.split()[0] for row in rows] == ["decode", "render"]
+    steps = ["decode", "decode-records", "render", "render-records"]
+    assert [row.split()[0] for row in rows] == steps
     for row in rows:
         assert float(row.split()[1]) > 0
 
