@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypothesis import assume, given, settings
@@ -45,7 +46,7 @@ def blocks(draw: Any) -> Block:
             st.lists(texts, min_size=count, max_size=count),
         )
     )
-    return Block(
+    block = Block(
         messages,
         column(stamps),
         column(texts),
@@ -54,6 +55,12 @@ def blocks(draw: Any) -> Block:
         column(st.sampled_from(["-", "42", "7"])),
         msgid,
     )
+    # clean: what the decoder says of a block without a control character in any field
+    controls = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+    block.clean = draw(st.booleans()) and not any(
+        controls.search(text) for record in block.records() for text in record
+    )
+    return block
 
 
 batches = st.lists(blocks(), max_size=4).map(Batch)
