@@ -191,20 +191,7 @@ class _Compiled:
     def select(self, records: list[Record]) -> list[Record]:
         if self._takes_all or not records:
             return records
-        out = records
-        if self._severities is not None:
-            severities = self._severities
-            out = [r for r in out if r.severity in severities]
-        if self._tags is not None or self._exclude_tags is not None:
-            tag_ok = self._tag_ok
-            out = [r for r in out if tag_ok(r.tag)]
-        if self._match is not None and out:
-            hits = self._match.hits([r.message for r in out])
-            out = [r for r, hit in zip(out, hits, strict=True) if hit]
-        if self._exclude is not None and out:
-            hits = self._exclude.hits([r.message for r in out])
-            out = [r for r, hit in zip(out, hits, strict=True) if not hit]
-        return out
+        return self.select_block(Block.of(records)).records()
 
     def select_block(self, block: Block) -> Block:
         if self._takes_all or not len(block):
