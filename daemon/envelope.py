@@ -21,9 +21,10 @@ the message from the queue (``received=``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -162,16 +163,24 @@ def _decode_envelope(body: bytes | str, default_host: str, received: str) -> Blo
     columns: list[Sequence[str]] = list(zip(*entries, strict=True))
     if not entries or not all(columns[0]):  # an empty timestamp is the time of receipt
         return _decode_general(body, default_host, received)
-    base_id = _text(emitted.id)
-    return Block(
-        columns[1],
-        columns[0],
-        _text(emitted.host, default_host),
-        _text(emitted.tag),
-        normalize_severity(_text(emitted.severity, "info")) or "info",
-        _text(emitted.pid),
-        Numbered(f"{base_id}-", range(len(entries))) if base_id != "-" else "-",
-        clean=_clean(body),
+    host, tag, severity, pid, msgids = _shared(
+        functools.partial(getattr, emitted), len(entries), default_host
+    )
+    return Block(columns[1], columns[0], host, tag, severity, pid, msgids, clean=_clean(body))
+
+
+def _shared(
+    get: Callable[[str], Any], count: int, default_host: str
+) -> tuple[str, str, str, str, Column]:
+    """An envelope's metadata as its ``count`` lines share it, each key read with ``get``:
+    host, tag, severity, pid, and the msgids ``<id>-<n>`` (``-`` without an id)."""
+    base_id = _text(get("id"))
+    return (
+        _text(get("host"), default_host),
+        _text(get("tag")),
+        normalize_severity(_text(get("severity"), "info")) or "info",
+        _text(get("pid")),
+        Numbered(f"{base_id}-", range(count)) if base_id != "-" else "-",
     )
 
 
@@ -183,15 +192,8 @@ def _decode_general(body: bytes | str, default_host: str, received: str) -> Bloc
         return None
     if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("lines"), list):
         return None
-    base_id = _text(doc.get("id"))
-    host, tag, pid = (
-        _text(doc.get("host"), default_host),
-        _text(doc.get("tag")),
-        _text(doc.get("pid")),
-    )
-    severity = normalize_severity(_text(doc.get("severity"), "info")) or "info"
     entries = doc["lines"]
-    msgids: Column = Numbered(f"{base_id}-", range(len(entries))) if base_id != "-" else "-"
+    host, tag, severity, pid, msgids = _shared(doc.get, len(entries), default_host)
     messages: list[str] = []
     stamps: list[str] = []
     severities: list[str] = []
