@@ -447,8 +447,10 @@ class SinkConsumer(threading.Thread):
     def _count(self, written: Sequence[Record]) -> None:
         metrics = self.metrics
         metrics.lines.inc(len(written))
-        blocks = written.blocks if isinstance(written, Batch) else [Block.of(written)]
-        metrics.bytes.inc(sum(_utf8_size(block.message) for block in blocks))
+        if isinstance(written, Batch):
+            metrics.bytes.inc(sum(_utf8_size(block.message) for block in written.blocks))
+        else:  # the lines of a batch written one by one
+            metrics.bytes.inc(_utf8_size([record.message for record in written]))
         metrics.batches.inc()
         sink_truncated = int(getattr(self.sink, "truncated", 0) or 0)
         if sink_truncated > self._sink_truncated:
