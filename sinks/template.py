@@ -17,6 +17,7 @@ __all__ = [
     "PLACEHOLDERS",
     "Template",
     "control_filter",
+    "join_lines",
     "template_option",
 ]
 
@@ -77,15 +78,22 @@ def render_lines(template: Template, records: Iterable[Record], policy: str) -> 
         lines = template.render_many(records)
     if not lines:
         return ""
+    return join_lines(lines, policy, clean=template.clean and _all_clean(records)) + "\n"
+
+
+def join_lines(lines: list[str], policy: str, *, clean: bool = False) -> str:
+    """``lines`` joined by LF with ``policy`` applied, so that each stays one line. One C-speed
+    scan of the joined text finds out whether any line needs it (none does, mostly), and none is
+    made when ``clean`` says they hold no control character."""
     text = "\n".join(lines)
     if (
         policy != "keep"
-        and not (template.clean and _all_clean(records))
+        and not clean
         and (text.count("\n") != len(lines) - 1 or _CONTROL_BUT_LF.search(text) is not None)
     ):
-        clean = control_filter(policy)
-        text = "\n".join([clean(line) for line in lines])
-    return text + "\n"
+        filter_ = control_filter(policy)
+        text = "\n".join([filter_(line) for line in lines])
+    return text
 
 
 def _all_clean(records: Iterable[Record]) -> bool:

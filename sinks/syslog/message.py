@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 from logfan.sinks.base import SEVERITIES, Record, normalize_severity
 from logfan.sinks.batch import Batch, Block
-from logfan.sinks.template import Template, control_filter
+from logfan.sinks.template import Template, control_filter, join_lines
 from logfan.sinks.truncation import truncate_bytes
 
 __all__ = ["MessageBuilder", "check_sd_id", "header_field"]
@@ -48,8 +48,6 @@ _SD_VALUE = str.maketrans({'"': '\\"', "\\": "\\\\", "]": "\\]"})
 SD_PARAMS: tuple[str, ...] = ("host", "tag", "pid", "msgid", "timestamp")
 _SD_VALUE_MAX = 255  # characters per SD-PARAM value, so structured data cannot crowd out MSG
 _escape = control_filter("escape")
-# what _escape changes, but LF (lines joined by LF are counted apart)
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def header_field(text: str, limit: int) -> str:
@@ -153,12 +151,8 @@ class MessageBuilder:
         if not block.shared("host", "tag", "pid", "severity"):
             return [self.build(record) for record in block.records()]
         lines = self.template.render_block(block)
-        text = "\n".join(lines)
-        if not (block.clean and self.template.clean) and (
-            text.count("\n") != len(lines) - 1 or _CONTROL.search(text) is not None
-        ):
-            text = "\n".join([_escape(line) for line in lines])  # now no line holds an LF
-        bodies = text.encode("utf-8", "replace").split(b"\n")
+        text = join_lines(lines, "escape", clean=block.clean and self.template.clean)
+        bodies = text.encode("utf-8", "replace").split(b"\n")  # escaped: no line holds an LF
         host, tag, pid, severity = (str(block.field(n)) for n in ("host", "tag", "pid", "severity"))
         stamps = block.field("timestamp")
         distinct = [stamps] if isinstance(stamps, str) else set(stamps)
