@@ -16,6 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+#: the checkout the tests run from, which the booted system sees at the same path
+CHECKOUT = Path(__file__).resolve().parents[1]
 #: the shell script run as PID 1 of the new namespaces before it becomes systemd.
 BOOT = r"""
 set -e
@@ -25,6 +27,12 @@ mount -t tmpfs -o mode=0755 tmpfs "$base"
 mkdir -p "$base/upper" "$base/work" "$base/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
 R="$base/root"
+# a checkout under a folder made a tmpfs below (/tmp/clean-check) stays visible, through the overlay
+repo=$2
+keep=
+case "$repo" in /tmp/*|/var/tmp/*|/run/*)
+  keep="$base/keep"; mkdir -p "$keep"; mount --bind "$R$repo" "$keep";;
+esac
 mount -t proc proc "$R/proc"
 mount --rbind /sys "$R/sys"
 mount -t tmpfs -o mode=0755 tmpfs "$R/dev"
@@ -38,6 +46,7 @@ mount -t tmpfs -o mode=1777 tmpfs "$R/dev/shm"
 for d in /tmp /var/tmp /run; do
   mkdir -p "$R$d"; mount -t tmpfs -o mode=1777 tmpfs "$R$d"
 done
+if [ -n "$keep" ]; then mkdir -p "$R$repo"; mount --move "$keep" "$R$repo"; fi
 # /var/log on a tmpfs of its own: overlayfs does not pass a rename in a folder on to inotify,
 # so `tail -F` there would never see logrotate's rename (a real /var/log does)
 mount -t tmpfs -o mode=0755 tmpfs "$R/var/log"
@@ -77,6 +86,7 @@ class SystemdHost:
                     "sh",
                     str(script),
                     str(self.base),
+                    str(CHECKOUT),
                 ],
                 stdout=log,
                 stderr=log,
