@@ -29,6 +29,7 @@ from logfan.sinks.base import (
     SinkConfigError,
     SinkError,
 )
+from logfan.sinks.batch import Batch
 
 __all__ = ["CapturingSink", "check_sink", "make_records"]
 
@@ -121,7 +122,8 @@ def check_sink(
     """Drive ``sink_class`` as the daemon does; AssertionError names any break of the contract.
 
     The sink is built (its constructor must open no file, socket or thread), opened, given
-    ``records`` (default: ``make_records(100)``) with write then flush; then the retry the
+    ``records`` (default: ``make_records(100)``) with write then flush, as a ``Batch``: a
+    ``Sequence[Record]`` that is not a list, as the daemon hands it over; then the retry the
     daemon makes after an error: close, open, write and flush of the same batch; then close.
     Every option dict of ``bad`` must be refused with SinkConfigError, and so must an unknown
     option. With ``read`` (what the sink's target holds, one item per line, as a test reads it),
@@ -152,7 +154,7 @@ def check_sink(
     sink = _build(sink_class, name, options)
     steps: list[tuple[str, tuple[Any, ...]]] = [
         ("open", ()),
-        ("write", (batch,)),
+        ("write", (Batch.of(batch),)),  # what the daemon hands over: a Sequence, not a list
         ("flush", ()),
         ("close", ()),
     ]

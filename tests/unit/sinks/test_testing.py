@@ -138,6 +138,18 @@ class TestCheckSinkFails:
             check_sink(Raises, {"path": str(tmp_path / "z")})
         assert str(caught.value).startswith("Raises.write() raised ValueError: cannot encode;")
 
+    def test_a_sink_that_takes_the_batch_for_a_list(self, tmp_path: Path) -> None:
+        """The daemon hands over a Sequence that is not a list; so does check_sink, so a sink
+        that concatenates it as a list fails here, not in the daemon."""
+
+        class ListOnly(GoodSink):
+            def write(self, records: Sequence[Record]) -> None:
+                super().write(records + [])  # type: ignore[operator]  # noqa: RUF005 - the mistake
+
+        with pytest.raises(AssertionError) as caught:
+            check_sink(ListOnly, {"path": str(tmp_path / "z")})
+        assert str(caught.value).startswith("ListOnly.write() raised TypeError: unsupported")
+
 
 class TestMakeRecords:
     """``make_records``: realistic records, hostile ones on request."""
