@@ -28,6 +28,7 @@ COMMON = (
     ("flush_interval", f"{FLUSH_INTERVAL:g}"),
     ("queue_type", "broker.queue_type"),
     ("scope", "shared"),
+    ("select", "every line"),
 )
 
 

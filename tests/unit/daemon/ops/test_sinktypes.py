@@ -64,6 +64,8 @@ def test_one_type_ends_with_the_common_options() -> None:
     head, *rest = show_type("console").splitlines()
     assert head.startswith("console: logfan.sinks.console:ConsoleSink (logfan ")
     assert rest[-1].startswith("every sink type also takes: max_retries (5), max_queue")
+    listed = {part.split(" (")[0] for part in rest[-1].split(": ", 1)[1].split(", ")}
+    assert listed == Options.IMPLICIT - {"type"}  # every key the daemon reads itself
 
 
 def test_unknown_type_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
