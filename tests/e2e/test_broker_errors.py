@@ -153,8 +153,8 @@ class TestEmitFailsFast:
         print(line)
         assert line == (
             f"logfan emit: 1 line(s) not confirmed: the broker at amqp://guest@127.0.0.1:{port}// "
-            f"{RETRIED} 1 line(s) within 1 s: nothing listens on 127.0.0.1:{port}: is the "
-            "broker running, and is the port right?"
+            f"{RETRIED} 1 line(s), and --retry-for (1 s) leaves no time for another try: "
+            f"nothing listens on 127.0.0.1:{port}: is the broker running, and is the port right?"
         )
 
     def test_failover_list_with_a_wrong_password(self, case: Case) -> None:
