@@ -11,10 +11,13 @@ TEST_DEBS := rabbitmq-server logrotate coreutils util-linux procps libsystemd-de
 
 .PHONY: run test test-fast venv test-venv debs rabbitmq rsyslog prometheus lint typecheck docs pytest bench clean
 
+# pip compiles what it installs but not an editable install's links: compileall does, so that a
+# `logfan` command does not compile its modules at every start (PYTHONDONTWRITEBYTECODE or not).
 $(BIN)/logfan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e . --config-settings editable_mode=strict
+	$(BIN)/python -m compileall -q build
 	touch $@
 
 venv: $(BIN)/logfan
@@ -28,6 +31,7 @@ test-venv:
 	$(BIN)/pip install -q -e '.[test,systemd,docs]' --config-settings editable_mode=strict
 	$(BIN)/pip install -q ./tests/plugins/logfan-testsinks
 	$(BIN)/pip install -q ./examples/logfan-http
+	$(BIN)/python -m compileall -q build
 
 debs:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
