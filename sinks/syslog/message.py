@@ -28,7 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import groupby
 
 from logfan.sinks.base import SEVERITIES, Record, normalize_severity
 from logfan.sinks.batch import Batch, Block
@@ -102,6 +103,19 @@ def _structured_data(sd_id: str | None, record: Record) -> str:
     return f"[{' '.join([sd_id, *params])}]"
 
 
+def _runs(stamps: str | Sequence[str], count: int) -> Iterator[tuple[str, int, int]]:
+    """``(stamp, start, end)`` for each run of lines that share a time: the lines of one read of
+    the emitter do, so a block has few runs."""
+    if isinstance(stamps, str):
+        yield stamps, 0, count
+        return
+    start = 0
+    for stamp, run in groupby(stamps):
+        end = start + sum(1 for _ in run)
+        yield stamp, start, end
+        start = end
+
+
 class MessageBuilder:
     """Turns a record into one syslog message (bytes, without transport framing).
 
@@ -151,18 +165,17 @@ class MessageBuilder:
         if not block.shared("host", "tag", "pid", "severity"):
             return [self.build(record) for record in block.records()]
         lines = self.template.render_block(block)
-        text = join_lines(lines, "escape", clean=block.clean and self.template.clean)
-        bodies = text.encode("utf-8", "replace").split(b"\n")  # escaped: no line holds an LF
+        clean = block.clean and self.template.clean
         host, tag, pid, severity = (str(block.field(n)) for n in ("host", "tag", "pid", "severity"))
-        stamps = block.field("timestamp")
-        distinct = [stamps] if isinstance(stamps, str) else set(stamps)
-        table = {
-            stamp: self._header(Record("", stamp, host, tag, severity, pid)) for stamp in distinct
-        }
-        headers = list(map(table.__getitem__, block.column("timestamp")))
-        if max(map(len, bodies)) + max(map(len, table.values())) > self.max_message_bytes:
-            return [self._fit(header, body) for header, body in zip(headers, bodies, strict=True)]
-        return list(map(bytes.__add__, headers, bodies))
+        out: list[bytes] = []
+        for stamp, start, end in _runs(block.field("timestamp"), len(lines)):
+            header = self._header(Record("", stamp, host, tag, severity, pid))
+            text = join_lines(lines[start:end], "escape", clean=clean).encode("utf-8", "replace")
+            # Escaped, the text holds an LF only between two lines: each gets its header there.
+            out += (header + text.replace(b"\n", b"\n" + header)).split(b"\n")
+        if max(map(len, out)) > self.max_message_bytes:
+            return [self.build(record) for record in block.records()]
+        return out
 
     def _fit(self, header: bytes, msg: bytes) -> bytes:
         body, cut = truncate_bytes(msg, max(0, self.max_message_bytes - len(header)))
