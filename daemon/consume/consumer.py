@@ -183,6 +183,8 @@ class SinkConsumer(threading.Thread):
             self._producer = Producer(channel)
             self._embedded = connection.is_embedded(conn)
             with consumer:
+                # the depth first: a sink shown consuming shows its backlog too
+                self._queue_watch.check(channel, now=True)
                 self._connected(conn)
                 self._try_open_sink()
                 self._serve(conn, consumer)

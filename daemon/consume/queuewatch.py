@@ -27,11 +27,12 @@ class QueueWatch:
         self.last_dead_lettered = 0
         self.in_episode = False
 
-    def check(self, channel: Any) -> None:
-        now = time.monotonic()
-        if now < self.next_check:
+    def check(self, channel: Any, *, now: bool = False) -> None:
+        """Read the queue's depth if QUEUE_CHECK has passed since the last reading (or ``now``)."""
+        started = time.monotonic()
+        if started < self.next_check and not now:
             return
-        self.next_check = now + QUEUE_CHECK
+        self.next_check = started + QUEUE_CHECK
         config = self.owner.sink_config
         self.owner.figures.backlog = int(
             channel.queue_declare(queue=config.queue, passive=True).message_count

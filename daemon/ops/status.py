@@ -97,8 +97,9 @@ def status_line(workers: Mapping[str, SinkWorker], limit: int = STATUS_MAX_BYTES
     parts: list[tuple[str, str | None]] = []
     for name, worker in workers.items():
         figures, state = worker.figures, state_of(worker)
-        backlog = "?" if figures.backlog is None else str(figures.backlog)
-        part = f"{name} {state} {figures.delivered} delivered {backlog} queued"
+        # a connected sink reads its queue's depth before it says so; an unreachable one cannot
+        queued = "queue not readable" if figures.backlog is None else f"{figures.backlog} queued"
+        part = f"{name} {state} {figures.delivered} delivered {queued}"
         error = None
         if worker.wedged_since is not None:
             part += f" (no progress since {_clock(worker.wedged_since)})"

@@ -315,7 +315,9 @@ class TestDaemon:
             assert "READY=1" in notify.fields
             wait_for(lambda: any(f.startswith("STATUS=") for f in notify.fields), what="STATUS=")
             status = [f for f in notify.fields if f.startswith("STATUS=")][-1]
-            assert status == f"STATUS={case.sink} disconnected 0 delivered ? queued ({reason})"
+            assert status == (
+                f"STATUS={case.sink} disconnected 0 delivered queue not readable ({reason})"
+            )
 
             doc = json.loads((tmp_path / "status.json").read_text())
             assert doc["sinks"][case.sink]["last_error"] == reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -110,6 +111,23 @@ class TestEveryLineEverySink:
         wait_for(lambda: len(read_lines(out)) >= 501, what="the backlog")
         assert second.stop(signal.SIGINT) == 0
         assert read_lines(out) == ["before", *lines]
+
+    def test_ready_line_gives_each_sink_its_backlog(
+        self, setup: Setup, daemons: list[Daemon]
+    ) -> None:
+        """The "logfan ready" line shows how many messages each sink's queue holds, not ``?``."""
+        names = [setup.sink("one"), setup.sink("two")]
+        config = setup.config(
+            {name: {"type": "file", "path": str(setup.tmp / f"{name}.log")} for name in names}
+        )
+        daemon = Daemon(config, setup.tmp).start()
+        daemons.append(daemon)
+        wait_for(lambda: "logfan ready" in daemon.logs(), what="logfan ready")
+        ready = next(line for line in daemon.logs().splitlines() if "logfan ready" in line)
+        status = json.loads(ready)["status"]
+        assert [part.split()[0] for part in status.split("; ")] == names, status
+        for part in status.split("; "):
+            assert re.fullmatch(r"\S+ consuming 0 delivered \d+ queued", part), status
 
 
 class TestForeignAndBrokenMessages:

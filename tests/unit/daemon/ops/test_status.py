@@ -104,9 +104,10 @@ class TestStatusLine:
         assert sink_figures(pool["all"])["wedged_since"] == since
 
     def test_each_sink_state_delivered_and_backlog(self) -> None:
-        """Each sink: state, delivered lines and backlog (``?`` when not known yet)."""
+        """Each sink: state, delivered lines and backlog (not readable until the first reading)."""
         assert status_line(workers()) == (
-            "all consuming 1500 delivered 12 queued; console starting 0 delivered ? queued"
+            "all consuming 1500 delivered 12 queued; "
+            "console starting 0 delivered queue not readable"
         )
 
     @pytest.mark.parametrize("state", [SinkState.DISCONNECTED, SinkState.RETRYING])
@@ -115,7 +116,7 @@ class TestStatusLine:
         sink = worker(ALL)
         sink.figures.state = state
         sink.figures.last_error = LOGIN
-        assert status_line({"all": sink}) == f"all {state} 0 delivered ? queued ({LOGIN})"
+        assert status_line({"all": sink}) == f"all {state} 0 delivered queue not readable ({LOGIN})"
 
     def test_errors_cut_at_a_word_boundary_only_when_the_line_would_be_too_long(self) -> None:
         """Over the limit, the longest reasons are cut at a word boundary with an ellipsis; a
@@ -130,10 +131,12 @@ class TestStatusLine:
         assert whole.endswith(f"({LOGIN})")
         line = status_line(pool, limit=len(whole) - 20)
         assert len(line.encode()) <= len(whole) - 20
-        assert line.startswith("all disconnected 0 delivered ? queued (connection refused); ")
+        assert line.startswith(
+            "all disconnected 0 delivered queue not readable (connection refused); "
+        )
         cut = line.removeprefix(
-            "all disconnected 0 delivered ? queued (connection refused); "
-            "console disconnected 0 delivered ? queued ("
+            "all disconnected 0 delivered queue not readable (connection refused); "
+            "console disconnected 0 delivered queue not readable ("
         )
         assert cut.endswith("\u2026)")
         kept = cut.removesuffix("\u2026)")
