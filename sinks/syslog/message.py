@@ -162,8 +162,15 @@ class MessageBuilder:
         return out
 
     def _build_block(self, block: Block) -> list[bytes]:
-        if not block.shared("host", "tag", "pid", "severity"):
-            return [self.build(record) for record in block.records()]
+        """The block's messages, a run of lines with one time at once; each line on its own
+        when the lines do not share their other header fields or a message must be cut."""
+        if block.shared("host", "tag", "pid", "severity"):
+            out = self._joined(block)
+            if max(map(len, out)) <= self.max_message_bytes:
+                return out
+        return [self.build(record) for record in block.records()]
+
+    def _joined(self, block: Block) -> list[bytes]:
         lines = self.template.render_block(block)
         clean = block.clean and self.template.clean
         host, tag, pid, severity = (str(block.field(n)) for n in ("host", "tag", "pid", "severity"))
@@ -173,8 +180,6 @@ class MessageBuilder:
             text = join_lines(lines[start:end], "escape", clean=clean).encode("utf-8", "replace")
             # Escaped, the text holds an LF only between two lines: each gets its header there.
             out += (header + text.replace(b"\n", b"\n" + header)).split(b"\n")
-        if max(map(len, out)) > self.max_message_bytes:
-            return [self.build(record) for record in block.records()]
         return out
 
     def _fit(self, header: bytes, msg: bytes) -> bytes:
