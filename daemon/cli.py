@@ -258,6 +258,7 @@ def _emit_config(args: argparse.Namespace) -> tuple[BrokerConfig, list[SinkConfi
     overrides = {}
     if args.url:
         overrides["url"] = args.url
+        overrides["url_source"] = "--url"
         if has_password(args.url):
             print(
                 "logfan emit: warning: a password in --url is visible to every user in the "

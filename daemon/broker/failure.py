@@ -184,7 +184,7 @@ def _one(error: BaseException, node: str | None, broker: BrokerConfig) -> Broker
         return BrokerFailure(
             False,
             f"cannot resolve the broker's host name {host!r} ({error.strerror}): is the host in "
-            "broker.url right?",
+            f"{broker.url_source} right?",
             "unresolved",
         )
     return None
@@ -234,7 +234,7 @@ def _login(node: str | None, broker: BrokerConfig) -> BrokerFailure:
     elif credentials.password_env:
         source = f"${credentials.password_env} (broker.password_env)"
     else:
-        source = "broker.url"
+        source = broker.url_source
     reason = (
         f"{where} refused the login of user {user!r}: check the user name and the password "
         f"({source})"
@@ -251,8 +251,9 @@ def _not_allowed(text: str, node: str | None, broker: BrokerConfig) -> BrokerFai
         vhost = missing.group("vhost").strip("'")  # quoted by some RabbitMQ versions
         return BrokerFailure(
             True,
-            f"{where} has no vhost {vhost!r}: correct the vhost at the end of broker.url (// is "
-            f"the default vhost '/'), or create it (rabbitmqctl add_vhost {shlex.quote(vhost)})",
+            f"{where} has no vhost {vhost!r}: correct the vhost at the end of "
+            f"{broker.url_source} (// is the default vhost '/'), or create it "
+            f"(rabbitmqctl add_vhost {shlex.quote(vhost)})",
             "vhost",
         )
     if refused := _VHOST_REFUSED.match(detail):
@@ -276,7 +277,7 @@ def _tls(
         fix = (
             "set broker.tls.server_name to a name the certificate carries"
             if tls.server_name
-            else "put a host name the certificate carries in broker.url, or set "
+            else f"put a host name the certificate carries in {broker.url_source}, or set "
             "broker.tls.server_name to it"
         )
     elif code == _EXPIRED:

@@ -36,6 +36,8 @@ class BrokerConfig:
     #: the sinks' default queue type: ``quorum`` in a RabbitMQ cluster.
     queue_type: str = "classic"
     credentials: BrokerCredentials = dataclasses.field(default_factory=BrokerCredentials)
+    #: where ``url`` came from, as a message about it names it: ``broker.url`` or ``--url``.
+    url_source: str = "broker.url"
 
 
 @dataclasses.dataclass(frozen=True)

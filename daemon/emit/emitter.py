@@ -242,9 +242,8 @@ class Emitter:
                 if now + delay >= deadline:  # the next try would come too late: give up now
                     url = redact(self.broker_config.url)
                     raise EmitError(
-                        f"the broker at {url} did not confirm {self.unconfirmed} line(s), and "
-                        f"--retry-for ({self.retry_for:g} s) leaves no time for another try: "
-                        f"{failure.reason}",
+                        f"--retry-for ({self.retry_for:g} s) leaves no time for another try at "
+                        f"the broker at {url}: {failure.reason}",
                         self.unconfirmed,
                     ) from None
                 time.sleep(delay)

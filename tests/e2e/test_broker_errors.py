@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.processes]
 
 SECRET = "Wr0ngPassw0rd"  # noqa: S105 - the wrong password, looked for in every output
 #: the emitter's own words when it retried until --retry-for ran out (a transient failure).
-RETRIED = "did not confirm"
+RETRIED = "leaves no time for another try"
 
 
 def free_port() -> int:
@@ -133,6 +133,20 @@ class TestEmitFailsFast:
         assert SECRET not in line
         assert elapsed < 2.0, f"took {elapsed:.2f} s"
 
+    def test_wrong_password_in_url_option_names_it(self, tmp_path: Path) -> None:
+        """A wrong password given with ``--url`` (no config): the sentence sends the user to
+        ``--url``, not to a broker.url that no file holds."""
+        url = f"amqp://guest:{SECRET}@127.0.0.1:5672//"
+        done = run_logfan("emit", "--url", url, "one line", cwd=tmp_path)
+        assert done.returncode == 1
+        warning, line = done.stderr.decode().splitlines()
+        assert warning.startswith("logfan emit: warning: a password in --url is visible")
+        assert line == (
+            "logfan emit: 1 line(s) not confirmed: the broker at 127.0.0.1:5672 refused the "
+            "login of user 'guest': check the user name and the password (--url)"
+        )
+        assert SECRET not in done.stderr.decode()
+
     def test_missing_vhost_is_named(self, case: Case) -> None:
         """A vhost the broker does not have: named, with how to fix the URL or create it."""
         vhost = f"nosuchvhost-{case.id}"
@@ -152,9 +166,9 @@ class TestEmitFailsFast:
         line, _ = case.emit(config, "--retry-for", "1")
         print(line)
         assert line == (
-            f"logfan emit: 1 line(s) not confirmed: the broker at amqp://guest@127.0.0.1:{port}// "
-            f"{RETRIED} 1 line(s), and --retry-for (1 s) leaves no time for another try: "
-            f"nothing listens on 127.0.0.1:{port}: is the broker running, and is the port right?"
+            f"logfan emit: 1 line(s) not confirmed: --retry-for (1 s) {RETRIED} at the broker "
+            f"at amqp://guest@127.0.0.1:{port}//: nothing listens on 127.0.0.1:{port}: is the "
+            "broker running, and is the port right?"
         )
 
     def test_failover_list_with_a_wrong_password(self, case: Case) -> None:
